@@ -1,0 +1,55 @@
+"""minigen: generative image models from scratch, in NumPy, with a Numba-accelerated core.
+
+The layers, bottom up: `minigen.engine` (the autograd `Tensor`, its operations and gradient
+checking), `minigen.functional` (activations), and the command line in `minigen.cli`.
+"""
+
+import numpy as _np
+
+from . import functional
+from .engine import (
+    Function,
+    GradcheckError,
+    Tensor,
+    broadcast_to,
+    clip,
+    concatenate,
+    enable_grad,
+    grad,
+    gradcheck,
+    gradgradcheck,
+    is_grad_enabled,
+    matmul,
+    maximum,
+    minimum,
+    no_grad,
+    pad,
+    reshape,
+    stack,
+    transpose,
+    where,
+)
+
+__version__ = "0.1.0"
+
+
+def tensor(data, dtype=None, requires_grad: bool = False, name: str | None = None) -> Tensor:
+    """Make a Tensor (Python numbers and lists become float32)."""
+    return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
+
+
+def zeros(*shape, dtype=_np.float32, requires_grad: bool = False) -> Tensor:
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(_np.zeros(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+def ones(*shape, dtype=_np.float32, requires_grad: bool = False) -> Tensor:
+    shape = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+    return Tensor(_np.ones(shape, dtype=dtype), requires_grad=requires_grad)
+
+
+__all__ = [
+    "Function", "GradcheckError", "Tensor", "broadcast_to", "clip", "concatenate", "enable_grad",
+    "functional", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "matmul", "maximum",
+    "minimum", "no_grad", "ones", "pad", "reshape", "stack", "tensor", "transpose", "where", "zeros",
+]

@@ -1,0 +1,195 @@
+r"""Activations and other functions of tensors, as in `torch.nn.functional`.
+
+Each one is a `Function` with its forward and backward rule side by side (notation as in
+`minigen.engine.ops`: $\bar y = \partial L/\partial y$). The log-domain ones are written so
+that they never overflow: `softplus`, `log_sigmoid` and `logsumexp` give finite values and
+gradients for inputs as large as $\pm 10^4$, in float32 too.
+
+Also reachable as `minigen.nn.functional`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .engine.function import Function
+from .engine.ops import _constant, _unreduce, normalize_axis
+from .engine.ops import concatenate, matmul, maximum, minimum, pad, stack, where  # noqa: F401
+from .engine.tensor import Tensor
+
+__all__ = [
+    "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid",
+    "logsumexp", "softmax", "log_softmax",
+    "matmul", "maximum", "minimum", "concatenate", "stack", "pad", "where",
+]
+
+
+class Relu(Function):
+    r"""$y = \max(a, 0)$; $\bar a = \bar y\, [a > 0]$."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return np.maximum(a, 0)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.inputs
+        return grad * _constant(a.data > 0, grad.dtype)
+
+
+def relu(x: Tensor) -> Tensor:
+    return Relu.apply(x)
+
+
+class LeakyRelu(Function):
+    r"""$y = a$ for $a > 0$, else $s\,a$; $\bar a = \bar y$ for $a > 0$, else $s\,\bar y$."""
+
+    @staticmethod
+    def forward(ctx, a, negative_slope):
+        ctx.slope = np.where(a > 0, 1.0, negative_slope).astype(a.dtype)
+        return a * ctx.slope
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * _constant(ctx.slope, grad.dtype)
+
+
+def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
+    """LeakyReLU; DCGAN uses `negative_slope=0.2` in its discriminator."""
+    return LeakyRelu.apply(x, negative_slope=negative_slope)
+
+
+class Sigmoid(Function):
+    r"""$y = \sigma(a) = 1 / (1 + e^{-a})$; $\bar a = \bar y\, y (1 - y)$.
+
+    Computed as $e^{-\mathrm{softplus}(-a)}$, which never overflows.
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        return np.exp(-np.logaddexp(0, -a))
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.output
+        return grad * y * (1.0 - y)
+
+
+def sigmoid(x: Tensor) -> Tensor:
+    return Sigmoid.apply(x)
+
+
+class Tanh(Function):
+    r"""$y = \tanh a$; $\bar a = \bar y\, (1 - y^2)$."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return np.tanh(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.output
+        return grad * (1.0 - y * y)
+
+
+def tanh(x: Tensor) -> Tensor:
+    return Tanh.apply(x)
+
+
+class Softplus(Function):
+    r"""$y = \ln(1 + e^a)$; $\bar a = \bar y\, \sigma(a)$.
+
+    Computed as `logaddexp(0, a)` $= \max(a, 0) + \ln(1 + e^{-|a|})$: no overflow for large $a$.
+    """
+
+    @staticmethod
+    def forward(ctx, a):
+        return np.logaddexp(0, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * sigmoid(ctx.inputs[0])
+
+
+def softplus(x: Tensor) -> Tensor:
+    return Softplus.apply(x)
+
+
+class LogSigmoid(Function):
+    r"""$y = \ln \sigma(a) = -\mathrm{softplus}(-a)$; $\bar a = \bar y\, \sigma(-a)$."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return -np.logaddexp(0, -a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * sigmoid(-ctx.inputs[0])
+
+
+def log_sigmoid(x: Tensor) -> Tensor:
+    return LogSigmoid.apply(x)
+
+
+def _stable_logsumexp(a: np.ndarray, axis) -> np.ndarray:
+    """$\\ln \\sum_i e^{a_i} = m + \\ln \\sum_i e^{a_i - m}$ with $m = \\max_i a_i$, keeping dims."""
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)  # a row of -inf stays -inf instead of becoming nan
+    return np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+
+
+class LogSumExp(Function):
+    r"""$y = \ln \sum_i e^{a_i}$ over `axis`; $\bar a_i = \bar y\, \mathrm{softmax}(a)_i$."""
+
+    name = "logsumexp"
+
+    @staticmethod
+    def forward(ctx, a, axis, keepdims):
+        ctx.axis, ctx.keepdims = axis, keepdims
+        out = _stable_logsumexp(a, axis)
+        return out if keepdims else np.squeeze(out, axis=axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.inputs
+        return _unreduce(grad, a.shape, ctx.axis, ctx.keepdims) * Softmax.apply(a, axis=ctx.axis)
+
+
+def logsumexp(x: Tensor, axis=None, keepdims: bool = False) -> Tensor:
+    return LogSumExp.apply(x, axis=normalize_axis(axis, x.ndim, "logsumexp"), keepdims=keepdims)
+
+
+class Softmax(Function):
+    r"""$y_i = e^{a_i} / \sum_j e^{a_j}$ over `axis`; $\bar a = y \odot (\bar y - \sum_j \bar y_j y_j)$."""
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        ctx.axis = axis
+        e = np.exp(a - np.max(a, axis=axis, keepdims=True))
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+    @staticmethod
+    def backward(ctx, grad):
+        y = ctx.output
+        return y * (grad - (grad * y).sum(axis=ctx.axis, keepdims=True))
+
+
+def softmax(x: Tensor, axis: int = -1) -> Tensor:
+    return Softmax.apply(x, axis=normalize_axis(axis, x.ndim, "softmax"))
+
+
+class LogSoftmax(Function):
+    r"""$y_i = a_i - \ln \sum_j e^{a_j}$ over `axis`; $\bar a = \bar y - e^{y} \sum_j \bar y_j$."""
+
+    @staticmethod
+    def forward(ctx, a, axis):
+        ctx.axis = axis
+        return a - _stable_logsumexp(a, axis)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad - ctx.output.exp() * grad.sum(axis=ctx.axis, keepdims=True)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    return LogSoftmax.apply(x, axis=normalize_axis(axis, x.ndim, "log_softmax"))

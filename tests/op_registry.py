@@ -1,0 +1,269 @@
+"""The registry of every differentiable operation: what the gradient tests run over.
+
+Each `OpCase` names the minigen function, a NumPy reference for its forward, and a
+hypothesis strategy that draws its inputs (inside the operation's domain) and parameters.
+`test_ops.py` runs every case through forward == reference, gradcheck and gradgradcheck, and
+fails when a `Function` in minigen has no case here: a new op cannot skip the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigen as mg
+from minigen import functional as F
+from minigen.engine import ops
+
+from strategies import arrays, axes, bools, shapes
+
+
+@dataclass(frozen=True)
+class OpCase:
+    name: str
+    functions: tuple  # the Function classes this case exercises
+    fn: Callable  # (*tensors, **params) -> Tensor
+    ref: Callable  # (*arrays, **params) -> np.ndarray
+    inputs: Callable  # dtype -> strategy of (list of arrays, params dict)
+    double_backward: bool = True
+    gradcheck_options: dict = field(default_factory=dict)
+
+
+# --- input strategies ------------------------------------------------------------------------
+
+
+def unary(low=-2.0, high=2.0, kink=None, random_sign=False, min_dims=0, min_side=0):
+    @st.composite
+    def draw_inputs(draw, dtype):
+        shape = draw(shapes(min_dims=min_dims, min_side=min_side))
+        return [draw(arrays(shape, dtype, low, high, kink, random_sign))], {}
+
+    return draw_inputs
+
+
+def binary(a=(-2.0, 2.0), b=(-2.0, 2.0), b_random_sign=False):
+    @st.composite
+    def draw_inputs(draw, dtype):
+        shape_a, shape_b = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=3, max_side=3)).input_shapes
+        return [draw(arrays(shape_a, dtype, *a)), draw(arrays(shape_b, dtype, *b, random_sign=b_random_sign, stream=1))], {}
+
+    return draw_inputs
+
+
+def reduction(nonempty=False, with_keepdims=True, low=-2.0, high=2.0):
+    @st.composite
+    def draw_inputs(draw, dtype):
+        shape = draw(shapes(min_side=1 if nonempty else 0))
+        params = {"axis": draw(axes(len(shape)))}
+        if with_keepdims:
+            params["keepdims"] = draw(st.booleans())
+        return [draw(arrays(shape, dtype, low, high))], params
+
+    return draw_inputs
+
+
+@st.composite
+def var_inputs(draw, dtype):
+    shape = draw(shapes(min_side=1))
+    axis = draw(axes(len(shape)))
+    reduced = range(len(shape)) if axis is None else np.atleast_1d(axis)
+    count = int(np.prod([shape[a] for a in reduced]))
+    ddof = draw(st.integers(0, 1)) if count > 1 else 0
+    return [draw(arrays(shape, dtype))], {"axis": axis, "keepdims": draw(st.booleans()), "ddof": ddof}
+
+
+@st.composite
+def matmul_inputs(draw, dtype):
+    batch_a, batch_b = draw(hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3)).input_shapes
+    n, k, m = (draw(st.integers(1, 3)) for _ in range(3))
+    shape_a = draw(st.sampled_from([(k,), batch_a + (n, k)]))
+    shape_b = draw(st.sampled_from([(k,), batch_b + (k, m)]))
+    return [draw(arrays(shape_a, dtype)), draw(arrays(shape_b, dtype, stream=1))], {}
+
+
+@st.composite
+def reshape_inputs(draw, dtype):
+    shape = draw(shapes())
+    size = int(np.prod(shape))
+    target = draw(st.sampled_from([(size,), (-1,), (1, size), shape[::-1], shape + (1,)]))
+    return [draw(arrays(shape, dtype))], {"shape": target}
+
+
+@st.composite
+def transpose_inputs(draw, dtype):
+    shape = draw(shapes())
+    return [draw(arrays(shape, dtype))], {"axes": tuple(draw(st.permutations(range(len(shape)))))}
+
+
+@st.composite
+def broadcast_to_inputs(draw, dtype):
+    target = draw(shapes(max_side=3))
+    kept = target[len(target) - draw(st.integers(0, len(target))):]  # trailing axes the input has
+    shape = tuple(1 if draw(st.booleans()) else n for n in kept)  # some of them stretched from 1
+    return [draw(arrays(shape, dtype))], {"shape": target}
+
+
+@st.composite
+def basic_index_inputs(draw, dtype):
+    shape = draw(shapes(min_dims=1, min_side=1))
+    index = draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=True))
+    return [draw(arrays(shape, dtype))], {"index": index}
+
+
+@st.composite
+def integer_index_inputs(draw, dtype):
+    shape = draw(shapes(min_dims=1, min_side=1))
+    index = draw(hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=4)))
+    return [draw(arrays(shape, dtype))], {"index": index}
+
+
+@st.composite
+def index_add_inputs(draw, dtype):
+    shape = draw(shapes(min_dims=1, min_side=1))
+    index = draw(st.one_of(
+        hnp.basic_indices(shape),
+        hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=4)),
+    ))
+    picked_shape = np.empty(shape)[index].shape
+    return [draw(arrays(picked_shape, dtype))], {"index": index, "shape": shape}
+
+
+@st.composite
+def concatenate_inputs(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    axis = draw(st.integers(-len(shape), len(shape) - 1))
+    count = draw(st.integers(1, 3))
+    parts = []
+    for _ in range(count):
+        part_shape = list(shape)
+        part_shape[axis] = draw(st.integers(0, 3))
+        parts.append(draw(arrays(tuple(part_shape), dtype)))
+    return parts, {"axis": axis}
+
+
+@st.composite
+def stack_inputs(draw, dtype):
+    shape = draw(shapes())
+    axis = draw(st.integers(-len(shape) - 1, len(shape)))
+    return [draw(arrays(shape, dtype)) for _ in range(draw(st.integers(1, 3)))], {"axis": axis}
+
+
+@st.composite
+def pad_inputs(draw, dtype):
+    shape = draw(shapes(min_dims=1))
+    widths = tuple((draw(st.integers(0, 2)), draw(st.integers(0, 2))) for _ in shape)
+    return [draw(arrays(shape, dtype))], {"pad_width": widths, "constant_values": draw(st.sampled_from([0.0, 1.5]))}
+
+
+@st.composite
+def where_inputs(draw, dtype):
+    shape_c, shape_a, shape_b = draw(hnp.mutually_broadcastable_shapes(num_shapes=3, max_dims=3, max_side=3)).input_shapes
+    return [draw(arrays(shape_a, dtype)), draw(arrays(shape_b, dtype, stream=1))], {"condition": draw(bools(shape_c))}
+
+
+@st.composite
+def clip_inputs(draw, dtype):
+    shape = draw(shapes())
+    low, high = sorted(draw(st.lists(st.floats(-1.5, 1.5), min_size=2, max_size=2)))
+    low, high = draw(st.sampled_from([(low, high), (low, None), (None, high)]))
+    kink = low if low is not None else high  # keep values off the bound that is set
+    return [draw(arrays(shape, dtype, kink=kink))], {"min": low, "max": high}
+
+
+@st.composite
+def pow_scalar_inputs(draw, dtype):
+    shape = draw(shapes())
+    exponent = draw(st.sampled_from([2.0, 3.0, 0.5, -1.0, -1.5, 0.0, 1.0]))
+    return [draw(arrays(shape, dtype, 0.5, 2.0))], {"exponent": exponent}
+
+
+@st.composite
+def axis_inputs(draw, dtype):
+    """For softmax-like ops: one axis, of size at least 1."""
+    shape = draw(shapes(min_dims=1, min_side=1))
+    return [draw(arrays(shape, dtype, -3.0, 3.0))], {"axis": draw(st.integers(-len(shape), len(shape) - 1))}
+
+
+@st.composite
+def astype_inputs(draw, dtype):
+    shape = draw(shapes())
+    return [draw(arrays(shape, dtype))], {"dtype": draw(st.sampled_from([np.float32, np.float64]))}
+
+
+# --- references for the forward --------------------------------------------------------------
+
+
+def _np_logsumexp(a, axis=None, keepdims=False):
+    m = np.max(a, axis=axis, keepdims=True)
+    out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    return out if keepdims else np.squeeze(out, axis=axis)
+
+
+def _np_softmax(a, axis):
+    e = np.exp(a - a.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_index_add(a, index, shape):
+    out = np.zeros(shape, dtype=a.dtype)
+    np.add.at(out, index, a)
+    return out
+
+
+def _tensor_method(name):
+    return lambda x, **params: getattr(x, name)(**params)
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+REGISTRY = [
+    OpCase("add", (ops.Add,), lambda a, b: a + b, np.add, binary()),
+    OpCase("sub", (ops.Sub,), lambda a, b: a - b, np.subtract, binary()),
+    OpCase("mul", (ops.Mul,), lambda a, b: a * b, np.multiply, binary()),
+    OpCase("div", (ops.Div,), lambda a, b: a / b, np.divide, binary(b=(0.5, 2.0), b_random_sign=True)),
+    OpCase("neg", (ops.Neg,), lambda a: -a, np.negative, unary()),
+    OpCase("pow", (ops.Pow,), lambda a, b: a**b, np.power, binary(a=(0.5, 2.0))),
+    OpCase("pow_scalar", (ops.PowScalar,), lambda a, exponent: a**exponent, lambda a, exponent: np.power(a, exponent), pow_scalar_inputs),
+    OpCase("exp", (ops.Exp,), lambda a: a.exp(), np.exp, unary()),
+    OpCase("log", (ops.Log,), lambda a: a.log(), np.log, unary(0.3, 3.0)),
+    OpCase("sqrt", (ops.Sqrt,), lambda a: a.sqrt(), np.sqrt, unary(0.3, 3.0)),
+    OpCase("abs", (ops.Abs,), lambda a: a.abs(), np.abs, unary(kink=0.0)),
+    OpCase("maximum", (ops.Maximum,), mg.maximum, np.maximum, binary()),
+    OpCase("minimum", (ops.Minimum,), mg.minimum, np.minimum, binary()),
+    OpCase("clip", (ops.Clip,), lambda a, min, max: a.clip(min, max), lambda a, min, max: np.clip(a, min, max), clip_inputs),
+    OpCase("matmul", (ops.MatMul,), lambda a, b: a @ b, np.matmul, matmul_inputs),
+    OpCase("sum", (ops.Sum,), _tensor_method("sum"), np.sum, reduction()),
+    OpCase("mean", (ops.Mean,), _tensor_method("mean"), np.mean, reduction(nonempty=True)),
+    OpCase("max", (ops.Max,), _tensor_method("max"), np.max, reduction(nonempty=True)),
+    OpCase("min", (ops.Max, ops.Neg), _tensor_method("min"), np.min, reduction(nonempty=True)),
+    OpCase("var", (ops.Var,), _tensor_method("var"), np.var, var_inputs),
+    OpCase("reshape", (ops.Reshape,), lambda a, shape: a.reshape(shape), np.reshape, reshape_inputs),
+    OpCase("transpose", (ops.Transpose,), lambda a, axes: a.permute(*axes), np.transpose, transpose_inputs),
+    OpCase("broadcast_to", (ops.BroadcastTo,), mg.broadcast_to, np.broadcast_to, broadcast_to_inputs),
+    OpCase("astype", (ops.AsType,), lambda a, dtype: a.astype(dtype), lambda a, dtype: a.astype(dtype), astype_inputs,
+           gradcheck_options={"eps": 1e-2, "atol": 1e-4}),  # a float32 round trip is exact only to ~1e-7
+    OpCase("getitem_basic", (ops.GetItem,), lambda a, index: a[index], lambda a, index: a[index], basic_index_inputs),
+    OpCase("getitem_integer", (ops.GetItem,), lambda a, index: a[index], lambda a, index: a[index], integer_index_inputs),
+    OpCase("index_add", (ops.IndexAdd,), lambda a, index, shape: ops.IndexAdd.apply(a, index=index, shape=shape),
+           _np_index_add, index_add_inputs),
+    OpCase("concatenate", (ops.Concatenate,), lambda *xs, axis: mg.concatenate(xs, axis=axis),
+           lambda *xs, axis: np.concatenate(xs, axis=axis), concatenate_inputs),
+    OpCase("stack", (ops.Stack,), lambda *xs, axis: mg.stack(xs, axis=axis), lambda *xs, axis: np.stack(xs, axis=axis), stack_inputs),
+    OpCase("pad", (ops.Pad,), mg.pad, lambda a, pad_width, constant_values: np.pad(a, pad_width, constant_values=constant_values),
+           pad_inputs),
+    OpCase("where", (ops.Where,), lambda a, b, condition: mg.where(condition, a, b),
+           lambda a, b, condition: np.where(condition, a, b), where_inputs),
+    OpCase("relu", (F.Relu,), F.relu, lambda a: np.maximum(a, 0), unary(kink=0.0)),
+    OpCase("leaky_relu", (F.LeakyRelu,), lambda a: F.leaky_relu(a, 0.2), lambda a: np.where(a > 0, a, 0.2 * a), unary(kink=0.0)),
+    OpCase("sigmoid", (F.Sigmoid,), F.sigmoid, lambda a: 1 / (1 + np.exp(-a)), unary(-4.0, 4.0)),
+    OpCase("tanh", (F.Tanh,), F.tanh, np.tanh, unary(-3.0, 3.0)),
+    OpCase("softplus", (F.Softplus,), F.softplus, lambda a: np.log1p(np.exp(a)), unary(-4.0, 4.0)),
+    OpCase("log_sigmoid", (F.LogSigmoid,), F.log_sigmoid, lambda a: -np.log1p(np.exp(-a)), unary(-4.0, 4.0)),
+    OpCase("logsumexp", (F.LogSumExp,), F.logsumexp, _np_logsumexp, reduction(nonempty=True, low=-3.0, high=3.0)),
+    OpCase("softmax", (F.Softmax,), F.softmax, _np_softmax, axis_inputs),
+    OpCase("log_softmax", (F.LogSoftmax,), F.log_softmax, lambda a, axis: np.log(_np_softmax(a, axis)), axis_inputs),
+]

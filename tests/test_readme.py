@@ -1,0 +1,27 @@
+"""The README's commands and example are the ones CI runs, and they work."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def _blocks(language):
+    return re.findall(rf"```{language}\n(.*?)```", README, flags=re.S)
+
+
+def test_readme_opens_with_the_install_and_test_commands_that_ci_runs():
+    setup = _blocks("bash")[0].strip().splitlines()
+    assert len(setup) == 2 and "pip install" in setup[0] and setup[1] == "pytest"
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    for command in setup:
+        assert command in ci, f".ci/run does not run README's command: {command}"
+    assert ci.index(setup[0]) < ci.index(setup[1])
+
+
+def test_readme_python_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for block in _blocks("python"):
+        exec(compile(block, "README.md", "exec"), {})
+    assert (tmp_path / "graph.png").exists()

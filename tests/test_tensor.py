@@ -1,0 +1,287 @@
+"""The Tensor and the backward sweep: what the engine promises beyond each op's rule."""
+
+import numpy as np
+import pytest
+
+import minigen as mg
+from minigen import functional as F
+
+
+def leaf(values, dtype=np.float64):
+    return mg.Tensor(np.asarray(values, dtype=dtype), requires_grad=True)
+
+
+# --- construction and dtype ---
+
+
+def test_python_numbers_and_lists_become_float32():
+    assert mg.tensor(3).dtype == np.float32
+    assert mg.tensor([[1, 2], [3, 4]]).dtype == np.float32
+
+
+def test_numpy_float_arrays_keep_their_dtype():
+    assert mg.Tensor(np.zeros(3, np.float64)).dtype == np.float64
+    assert mg.Tensor(np.zeros(3, np.float32)).dtype == np.float32
+
+
+def test_other_dtypes_are_refused_not_cast():
+    with pytest.raises(TypeError, match="int64.*float32 or float64"):
+        mg.Tensor(np.arange(3))
+    with pytest.raises(TypeError, match="float16"):
+        mg.Tensor([1.0], dtype=np.float16)
+
+
+def test_explicit_dtype_converts():
+    assert mg.Tensor(np.arange(3), dtype=np.float64).dtype == np.float64
+
+
+def test_constants_take_the_tensor_dtype():
+    x = mg.Tensor(np.ones(3, np.float32))
+    assert (x * 0.5).dtype == np.float32
+    assert (x + np.ones(3, np.float64)).dtype == np.float32
+    assert (np.ones(3, np.float64) - x).dtype == np.float32
+    assert (2.0 ** x).dtype == np.float32
+
+
+def test_mixed_tensor_dtypes_promote_and_gradients_keep_each_dtype():
+    a, b = leaf([1.0, 2.0], np.float32), leaf([3.0, 4.0], np.float64)
+    out = a * b
+    assert out.dtype == np.float64
+    out.sum().backward()
+    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    np.testing.assert_allclose(a.grad.data, [3.0, 4.0])
+
+
+def test_operators_work_with_arrays_and_numbers_on_either_side():
+    x = leaf([1.0, 2.0])
+    out = 1.0 + x * 2.0 - np.array([1.0, 1.0]) / x
+    out = 3.0 - out
+    out = (np.array([2.0, 2.0]) * out) / 2.0
+    out = -(out**2) @ np.array([1.0, 1.0])
+    out.backward()
+    # out = -(3 - (1 + 2x - 1/x))^2 summed: d/dx = -2 (2 - 2x + 1/x) (-2 - 1/x^2)
+    x_ = np.array([1.0, 2.0])
+    expected = -2 * (2 - 2 * x_ + 1 / x_) * (-2 - 1 / x_**2)
+    np.testing.assert_allclose(x.grad.data, expected)
+
+
+def test_comparisons_return_plain_arrays():
+    x = mg.tensor([1.0, -1.0])
+    mask = x > 0
+    assert isinstance(mask, np.ndarray) and mask.tolist() == [True, False]
+    assert (x == mg.tensor([1.0, 0.0])).tolist() == [True, False]
+
+
+def test_repr_shows_shape_dtype_and_op():
+    x = leaf([1.0, 2.0])
+    text = repr(x * 2)
+    assert "shape=(2,)" in text and "dtype=float64" in text and "op=mul" in text
+    assert "requires_grad=True" in repr(x)
+
+
+def test_item_and_numpy():
+    x = mg.tensor([[2.5]])
+    assert x.item() == 2.5
+    assert isinstance(x.numpy(), np.ndarray)
+    with pytest.raises(ValueError, match="item.*exactly one"):
+        mg.tensor([1.0, 2.0]).item()
+
+
+# --- the backward sweep ---
+
+
+def test_backward_twice_accumulates():
+    x = leaf([1.0, 2.0])
+    y = (x * x).sum()
+    y.backward()
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, 2 * 2 * np.array([1.0, 2.0]))
+
+
+def test_shared_subexpression_gets_the_summed_gradient():
+    x = leaf(3.0)
+    h = x * x  # used twice below
+    y = h * 2.0 + h.exp() * 0.0 + h
+    y.backward()
+    np.testing.assert_allclose(x.grad.data, 3 * 2 * 3.0)
+
+
+def test_the_same_tensor_on_both_sides():
+    x = leaf([1.5, -2.0])
+    (x * x + x).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2 * x.data + 1)
+
+
+def test_no_grad_records_nothing():
+    x = leaf([1.0, 2.0])
+    with mg.no_grad():
+        y = x * 2
+    assert not y.requires_grad and y.is_leaf and y.op is None
+    assert mg.is_grad_enabled()
+
+
+def test_no_grad_as_decorator_and_nested():
+    x = leaf([1.0])
+
+    @mg.no_grad()
+    def double(t):
+        return t * 2
+
+    assert not double(x).requires_grad
+    with mg.no_grad():
+        with mg.enable_grad():
+            assert (x * 2).requires_grad
+        assert not (x * 2).requires_grad
+    assert (x * 2).requires_grad
+
+
+def test_detach_cuts_the_graph():
+    x = leaf([1.0, 2.0])
+    y = (x * 3).detach() * x
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.data, 3 * x.data)  # the detached factor counts as a constant
+
+
+def test_only_leaves_keep_grad_unless_retained():
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    h2 = (x * 3).retain_grad()
+    (h * h2).sum().backward()
+    assert h.grad is None
+    np.testing.assert_allclose(h2.grad.data, h.data)
+
+
+def test_a_chain_of_100000_ops_does_not_hit_the_recursion_limit():
+    x = leaf(1.0)
+    y = x
+    for _ in range(100_000):
+        y = y * 1.0
+    y.backward()
+    assert x.grad.item() == 1.0
+    del y  # freeing the chain must not recurse either
+
+
+def test_grad_returns_gradients_and_leaves_dot_grad_alone():
+    x, w = leaf([1.0, 2.0]), leaf([3.0, 4.0])
+    (gx, gw) = mg.grad((x * w).sum(), [x, w])
+    np.testing.assert_allclose(gx.data, w.data)
+    np.testing.assert_allclose(gw.data, x.data)
+    assert x.grad is None and w.grad is None
+
+
+def test_grad_of_grad():
+    x = leaf([0.3, -1.2])
+    (g,) = mg.grad(F.tanh(x).sum(), x, create_graph=True)
+    assert g.requires_grad
+    (gg,) = mg.grad(g.sum(), x)
+    t = np.tanh(x.data)
+    np.testing.assert_allclose(gg.data, -2 * t * (1 - t**2))
+
+
+def test_gradient_penalty_style_double_backward_reaches_parameters():
+    # ||d critic(x) / dx||^2 depends on w only through the gradient: the WGAN-GP situation.
+    x = leaf([[0.5, -1.0], [1.5, 0.2]])
+
+    def penalty(w):
+        (grad_x,) = mg.grad(F.softplus(x @ w).sum(), x, create_graph=True)
+        return (grad_x * grad_x).sum()
+
+    w = leaf([[2.0], [3.0]])
+    penalty(w).backward()
+    assert w.grad is not None and np.abs(w.grad.data).sum() > 0
+    assert mg.gradcheck(penalty, [w.data])
+
+
+def test_grad_unused_input():
+    x, unused = leaf([1.0]), leaf([2.0])
+    with pytest.raises(RuntimeError, match="do not depend on input 1"):
+        mg.grad((x * 2).sum(), [x, unused])
+    assert mg.grad((x * 2).sum(), [x, unused], allow_unused=True)[1] is None
+
+
+def test_requires_grad_only_settable_on_leaves():
+    x = leaf([1.0])
+    with pytest.raises(ValueError, match="leaf"):
+        (x * 2).requires_grad = False
+
+
+# --- errors a student will meet ---
+
+
+def test_matmul_shape_error_names_both_shapes():
+    with pytest.raises(ValueError, match=r"matmul: \(64, 784\) @ \(400, 20\): inner sizes 784 and 400 differ"):
+        mg.Tensor(np.zeros((64, 784), np.float32)) @ mg.Tensor(np.zeros((400, 20), np.float32))
+
+
+def test_broadcast_error_names_the_op_and_shapes():
+    with pytest.raises(ValueError, match=r"add: shapes \(3, 4\), \(5,\) do not broadcast"):
+        mg.zeros(3, 4) + mg.zeros(5)
+
+
+def test_backward_on_a_non_scalar_says_what_to_pass():
+    y = leaf([1.0, 2.0]) * 2
+    with pytest.raises(RuntimeError, match=r"shape \(2,\).*y.sum\(\)"):
+        y.backward()
+    y.backward(np.ones(2))
+
+
+def test_backward_with_a_wrong_gradient_shape():
+    y = leaf([1.0, 2.0]) * 2
+    with pytest.raises(ValueError, match=r"gradient has shape \(3,\) but the output has shape \(2,\)"):
+        y.backward(np.ones(3))
+
+
+def test_backward_without_requires_grad():
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        mg.tensor([1.0]).sum().backward()
+
+
+def test_a_backward_rule_returning_the_wrong_shape_is_named():
+    class Broken(mg.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad.sum() * mg.ones(3, dtype=np.float64)
+
+    with pytest.raises(ValueError, match=r"backward of broken: produced a gradient of shape \(3,\) for an input of shape \(2,\)"):
+        Broken.apply(leaf([1.0, 2.0])).sum().backward()
+
+
+def test_reduction_axis_errors():
+    with pytest.raises(ValueError, match="sum: axis 2 is out of range for a tensor with 2 dimensions"):
+        mg.zeros(2, 3).sum(axis=2)
+    with pytest.raises(ValueError, match="max: cannot take the maximum of an empty tensor"):
+        mg.zeros(0, 3).max()
+
+
+def test_reshape_and_transpose_errors():
+    with pytest.raises(ValueError, match=r"reshape: .*12.*\(input shapes: \(3, 4\)\)"):
+        mg.zeros(3, 4).reshape(5, -1)
+    with pytest.raises(ValueError, match="transpose: axes"):
+        mg.zeros(3, 4).permute(0, 0)
+
+
+def test_pad_rejects_negative_widths():
+    with pytest.raises(ValueError, match="pad: pad widths must be non-negative"):
+        mg.pad(mg.zeros(3), (-1, 1))
+
+
+# --- numerically stable forms ---
+
+
+@pytest.mark.parametrize("fn", [F.softplus, F.log_sigmoid, F.sigmoid, lambda x: F.logsumexp(x, axis=0), lambda x: F.log_softmax(x, axis=0)])
+def test_stable_forms_stay_finite_at_plus_minus_1e4_in_float32(fn):
+    x = mg.Tensor(np.array([-1e4, -50.0, 0.0, 50.0, 1e4], np.float32), requires_grad=True)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):  # not even a warning (underflow to 0 is fine)
+        y = fn(x)
+        y.sum().backward()
+    assert y.dtype == np.float32
+    assert np.all(np.isfinite(y.data)) and np.all(np.isfinite(x.grad.data))
+
+
+def test_softplus_values_at_the_extremes():
+    y = F.softplus(mg.Tensor(np.array([-1e4, 1e4], np.float32)))
+    np.testing.assert_allclose(y.data, [0.0, 1e4])

@@ -1,0 +1,78 @@
+"""Optional: values and gradients agree with PyTorch's (skipped when torch is not installed)."""
+
+import numpy as np
+import pytest
+
+import minigen as mg
+from minigen import functional as F
+
+torch = pytest.importorskip("torch")
+
+# name: (minigen function, torch function, input shapes, low, high)
+CASES = {
+    "add": (lambda a, b: a + b, lambda a, b: a + b, [(3, 4), (4,)], -2, 2),
+    "sub": (lambda a, b: a - b, lambda a, b: a - b, [(3, 1), (1, 4)], -2, 2),
+    "mul": (lambda a, b: a * b, lambda a, b: a * b, [(2, 3, 4), (3, 1)], -2, 2),
+    "div": (lambda a, b: a / b, lambda a, b: a / b, [(3, 4), (3, 4)], 0.5, 2),
+    "pow": (lambda a, b: a**b, lambda a, b: a**b, [(3, 4), (3, 4)], 0.5, 2),
+    "pow_scalar": (lambda a: a**1.5, lambda a: a**1.5, [(5,)], 0.5, 2),
+    "exp": (lambda a: a.exp(), torch.exp, [(3, 4)], -2, 2),
+    "log": (lambda a: a.log(), torch.log, [(3, 4)], 0.5, 2),
+    "sqrt": (lambda a: a.sqrt(), torch.sqrt, [(3, 4)], 0.5, 2),
+    "abs": (lambda a: a.abs(), torch.abs, [(3, 4)], -2, 2),
+    "maximum": (mg.maximum, torch.maximum, [(3, 4), (4,)], -2, 2),
+    "minimum": (mg.minimum, torch.minimum, [(3, 4), (3, 1)], -2, 2),
+    "clip": (lambda a: a.clip(-0.5, 0.7), lambda a: a.clamp(-0.5, 0.7), [(4, 5)], -2, 2),
+    "matmul": (lambda a, b: a @ b, torch.matmul, [(2, 3, 4), (4, 5)], -2, 2),
+    "sum": (lambda a: a.sum(axis=(0, 2)), lambda a: a.sum(dim=(0, 2)), [(2, 3, 4)], -2, 2),
+    "mean": (lambda a: a.mean(axis=1, keepdims=True), lambda a: a.mean(dim=1, keepdim=True), [(2, 3, 4)], -2, 2),
+    "max": (lambda a: a.max(axis=1), lambda a: a.amax(dim=1), [(3, 5)], -2, 2),
+    "var": (lambda a: a.var(axis=0, ddof=1), lambda a: a.var(dim=0, unbiased=True), [(5, 3)], -2, 2),
+    "transpose": (lambda a: a.permute(2, 0, 1), lambda a: a.permute(2, 0, 1), [(2, 3, 4)], -2, 2),
+    "getitem": (lambda a: a[np.array([0, 2, 0]), 1:], lambda a: a[torch.tensor([0, 2, 0]), 1:], [(3, 4)], -2, 2),
+    "concatenate": (lambda a, b: mg.concatenate([a, b], axis=1), lambda a, b: torch.cat([a, b], dim=1), [(2, 3), (2, 1)], -2, 2),
+    "stack": (lambda a, b: mg.stack([a, b], axis=1), lambda a, b: torch.stack([a, b], dim=1), [(2, 3), (2, 3)], -2, 2),
+    "pad": (lambda a: mg.pad(a, ((0, 0), (1, 2))), lambda a: torch.nn.functional.pad(a, (1, 2)), [(2, 3)], -2, 2),
+    "relu": (F.relu, torch.relu, [(3, 4)], -2, 2),
+    "leaky_relu": (lambda a: F.leaky_relu(a, 0.2), lambda a: torch.nn.functional.leaky_relu(a, 0.2), [(3, 4)], -2, 2),
+    "sigmoid": (F.sigmoid, torch.sigmoid, [(3, 4)], -5, 5),
+    "tanh": (F.tanh, torch.tanh, [(3, 4)], -3, 3),
+    "softplus": (F.softplus, torch.nn.functional.softplus, [(3, 4)], -5, 5),
+    "log_sigmoid": (F.log_sigmoid, torch.nn.functional.logsigmoid, [(3, 4)], -5, 5),
+    "logsumexp": (lambda a: F.logsumexp(a, axis=1), lambda a: torch.logsumexp(a, dim=1), [(3, 4)], -3, 3),
+    "softmax": (lambda a: F.softmax(a, axis=0), lambda a: torch.softmax(a, dim=0), [(3, 4)], -3, 3),
+    "log_softmax": (F.log_softmax, lambda a: torch.log_softmax(a, dim=-1), [(3, 4)], -3, 3),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", list(CASES))
+def test_values_and_gradients_match_pytorch(name, dtype):
+    ours, theirs, shapes, low, high = CASES[name]
+    rng = np.random.default_rng(0)
+    arrays = [rng.uniform(low, high, size=shape).astype(dtype) for shape in shapes]
+    xs = [mg.Tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    out, expected = ours(*xs), theirs(*ts)
+    upstream = rng.standard_normal(out.shape).astype(dtype)
+    out.backward(upstream)
+    expected.backward(torch.tensor(upstream))
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out.data, expected.detach().numpy(), rtol=tolerance, atol=tolerance)
+    for x, t in zip(xs, ts):
+        np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=tolerance, atol=tolerance)
+
+
+@pytest.mark.parametrize("name", ["mul", "div", "matmul", "sigmoid", "softplus", "log_softmax", "var"])
+def test_second_derivatives_match_pytorch(name):
+    ours, theirs, shapes, low, high = CASES[name]
+    rng = np.random.default_rng(1)
+    arrays = [rng.uniform(low, high, size=shape) for shape in shapes]
+    xs = [mg.Tensor(a, requires_grad=True) for a in arrays]
+    ts = [torch.tensor(a, requires_grad=True) for a in arrays]
+    ours_grads = mg.grad(ours(*xs).sum(), xs, create_graph=True)
+    theirs_grads = torch.autograd.grad(theirs(*ts).sum(), ts, create_graph=True)
+    sum(((g * g).sum() for g in ours_grads), mg.tensor(0.0, dtype=np.float64)).backward()
+    sum((g * g).sum() for g in theirs_grads).backward()
+    for x, t in zip(xs, ts):
+        np.testing.assert_allclose(x.grad.data, t.grad.numpy(), rtol=1e-10, atol=1e-12)
