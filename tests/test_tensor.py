@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import minigen as mg
+import minigen.nn
 from minigen import functional as F
 
 
@@ -285,3 +286,10 @@ def test_stable_forms_stay_finite_at_plus_minus_1e4_in_float32(fn):
 def test_softplus_values_at_the_extremes():
     y = F.softplus(mg.Tensor(np.array([-1e4, 1e4], np.float32)))
     np.testing.assert_allclose(y.data, [0.0, 1e4])
+
+
+def test_functional_is_also_nn_functional():
+    import minigen.nn.functional as NF
+
+    assert NF.sigmoid is F.sigmoid and NF.log_softmax is F.log_softmax
+    assert mg.nn.functional.relu is F.relu
