@@ -12,12 +12,19 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import minigen as mg
 from minigen import functional as F
+from minigen.functional import activations as A
 from minigen.engine import ops
+from minigen.functional import layers as L
+from minigen.kernels import conv as K
+from minigen.kernels import dense as D
+from minigen.kernels import pool as P
+from minigen.kernels.conv import conv_output_size, conv_transpose_output_size
 
 from strategies import arrays, axes, bools, shapes
 
@@ -194,6 +201,128 @@ def astype_inputs(draw, dtype):
     return [draw(arrays(shape, dtype))], {"dtype": draw(st.sampled_from([np.float32, np.float64]))}
 
 
+@st.composite
+def _conv_geometry(draw, transposed=False):
+    """Channels, kernel, stride, padding, dilation and an input size that gives an output of at
+    least 1x1; hypothesis reaches the edges: 1x1 images, a kernel as large as the padded input,
+    a stride larger than the kernel, a batch of 1."""
+    g = dict(
+        batch=draw(st.integers(1, 2)), c_in=draw(st.integers(1, 2)), c_out=draw(st.integers(1, 2)),
+        kernel=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        padding=(draw(st.integers(0, 2)), draw(st.integers(0, 2))),
+        dilation=(draw(st.integers(1, 2)), draw(st.integers(1, 2))),
+    )
+    hw = []
+    for a in (0, 1):
+        reach = g["dilation"][a] * (g["kernel"][a] - 1) + 1
+        smallest = 1 if transposed else max(1, reach - 2 * g["padding"][a])
+        hw.append(draw(st.integers(smallest, smallest + 3)))
+    g["hw"] = tuple(hw)
+    return g
+
+
+@st.composite
+def conv2d_inputs(draw, dtype):
+    g = draw(_conv_geometry())
+    x = draw(arrays((g["batch"], g["c_in"], *g["hw"]), dtype))
+    w = draw(arrays((g["c_out"], g["c_in"], *g["kernel"]), dtype, stream=1))
+    arrays_ = [x, w] + ([draw(arrays((g["c_out"],), dtype, stream=2))] if draw(st.booleans()) else [])
+    return arrays_, {"stride": g["stride"], "padding": g["padding"], "dilation": g["dilation"]}
+
+
+@st.composite
+def conv_transpose2d_inputs(draw, dtype):
+    g = draw(_conv_geometry(transposed=True))
+    output_padding = tuple(draw(st.integers(0, max(g["stride"][a], g["dilation"][a]) - 1)) for a in (0, 1))
+    for a in (0, 1):  # the output must be at least 1 pixel
+        size = (g["hw"][a] - 1) * g["stride"][a] - 2 * g["padding"][a] + g["dilation"][a] * (g["kernel"][a] - 1) + output_padding[a] + 1
+        assume(size >= 1)
+    x = draw(arrays((g["batch"], g["c_in"], *g["hw"]), dtype))
+    w = draw(arrays((g["c_in"], g["c_out"], *g["kernel"]), dtype, stream=1))
+    arrays_ = [x, w] + ([draw(arrays((g["c_out"],), dtype, stream=2))] if draw(st.booleans()) else [])
+    params = {"stride": g["stride"], "padding": g["padding"], "output_padding": output_padding, "dilation": g["dilation"]}
+    return arrays_, params
+
+
+@st.composite
+def conv2d_weight_grad_inputs(draw, dtype):
+    g = draw(_conv_geometry())
+    out_hw = tuple(conv_output_size(g["hw"][a], g["kernel"][a], g["stride"][a], g["padding"][a], g["dilation"][a]) for a in (0, 1))
+    x = draw(arrays((g["batch"], g["c_in"], *g["hw"]), dtype))
+    delta = draw(arrays((g["batch"], g["c_out"], *out_hw), dtype, stream=1))
+    return [x, delta], {"stride": g["stride"], "padding": g["padding"], "dilation": g["dilation"], "kernel": g["kernel"]}
+
+
+@st.composite
+def _pool_geometry(draw):
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    hw = tuple(draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + 3)) for k, p in zip(kernel, padding))
+    out_hw = tuple(conv_output_size(hw[a], kernel[a], stride[a], padding[a], 1) for a in (0, 1))
+    return dict(batch=draw(st.integers(1, 2)), channels=draw(st.integers(1, 2)), kernel=kernel, stride=stride, padding=padding, hw=hw, out_hw=out_hw)
+
+
+@st.composite
+def avg_pool2d_inputs(draw, dtype):
+    g = draw(_pool_geometry())
+    x = draw(arrays((g["batch"], g["channels"], *g["hw"]), dtype))
+    return [x], {"kernel_size": g["kernel"], "stride": g["stride"], "padding": g["padding"]}
+
+
+@st.composite
+def avg_pool2d_adjoint_inputs(draw, dtype):
+    g = draw(_pool_geometry())
+    grad_y = draw(arrays((g["batch"], g["channels"], *g["out_hw"]), dtype))
+    return [grad_y], {"kernel": g["kernel"], "stride": g["stride"], "padding": g["padding"], "x_hw": g["hw"]}
+
+
+@st.composite
+def upsample_inputs(draw, dtype, adjoint=False):
+    factor = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    hw = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    if adjoint:
+        hw = (hw[0] * factor[0], hw[1] * factor[1])
+    x = draw(arrays((draw(st.integers(1, 2)), draw(st.integers(1, 2)), *hw), dtype))
+    return [x], {"factor": factor} if adjoint else {"scale_factor": factor}
+
+
+@st.composite
+def linear_inputs(draw, dtype):
+    batch = draw(shapes(max_dims=2))
+    n_in, n_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    arrays_ = [draw(arrays(batch + (n_in,), dtype)), draw(arrays((n_out, n_in), dtype, stream=1))]
+    if draw(st.booleans()):
+        arrays_.append(draw(arrays((n_out,), dtype, stream=2)))
+    return arrays_, {}
+
+
+def _pairs(**params):
+    """Normalise int-or-pair arguments the way minigen.functional does, for the references."""
+    return {k: (v, v) if isinstance(v, int) else tuple(v) for k, v in params.items()}
+
+
+def _conv2d_reference(x, w, b=None, **params):
+    p = _pairs(**params)
+    out_hw = tuple(conv_output_size(x.shape[2 + a], w.shape[2 + a], p["stride"][a], p["padding"][a], p["dilation"][a]) for a in (0, 1))
+    return K.conv2d_reference(x, w, b, p["stride"], p["padding"], p["dilation"], out_hw)
+
+
+def _conv_transpose2d_reference(x, w, b=None, **params):
+    p = _pairs(**params)
+    out_hw = tuple(
+        conv_transpose_output_size(x.shape[2 + a], w.shape[2 + a], p["stride"][a], p["padding"][a], p["dilation"][a], p["output_padding"][a])
+        for a in (0, 1)
+    )
+    return K.conv_transpose2d_reference(x, w, b, p["stride"], p["padding"], p["dilation"], out_hw)
+
+
+def _avg_pool2d_reference(x, kernel_size, stride, padding):
+    out_hw = tuple(conv_output_size(x.shape[2 + a], kernel_size[a], stride[a], padding[a], 1) for a in (0, 1))
+    return P.avg_pool2d_reference(x, kernel_size, stride, padding, out_hw)
+
+
 # --- references for the forward --------------------------------------------------------------
 
 
@@ -257,13 +386,27 @@ REGISTRY = [
            pad_inputs),
     OpCase("where", (ops.Where,), lambda a, b, condition: mg.where(condition, a, b),
            lambda a, b, condition: np.where(condition, a, b), where_inputs),
-    OpCase("relu", (F.Relu,), F.relu, lambda a: np.maximum(a, 0), unary(kink=0.0)),
-    OpCase("leaky_relu", (F.LeakyRelu,), lambda a: F.leaky_relu(a, 0.2), lambda a: np.where(a > 0, a, 0.2 * a), unary(kink=0.0)),
-    OpCase("sigmoid", (F.Sigmoid,), F.sigmoid, lambda a: 1 / (1 + np.exp(-a)), unary(-4.0, 4.0)),
-    OpCase("tanh", (F.Tanh,), F.tanh, np.tanh, unary(-3.0, 3.0)),
-    OpCase("softplus", (F.Softplus,), F.softplus, lambda a: np.log1p(np.exp(a)), unary(-4.0, 4.0)),
-    OpCase("log_sigmoid", (F.LogSigmoid,), F.log_sigmoid, lambda a: -np.log1p(np.exp(-a)), unary(-4.0, 4.0)),
-    OpCase("logsumexp", (F.LogSumExp,), F.logsumexp, _np_logsumexp, reduction(nonempty=True, low=-3.0, high=3.0)),
-    OpCase("softmax", (F.Softmax,), F.softmax, _np_softmax, axis_inputs),
-    OpCase("log_softmax", (F.LogSoftmax,), F.log_softmax, lambda a, axis: np.log(_np_softmax(a, axis)), axis_inputs),
+    OpCase("relu", (A.Relu,), F.relu, lambda a: np.maximum(a, 0), unary(kink=0.0)),
+    OpCase("leaky_relu", (A.LeakyRelu,), lambda a: F.leaky_relu(a, 0.2), lambda a: np.where(a > 0, a, 0.2 * a), unary(kink=0.0)),
+    OpCase("sigmoid", (A.Sigmoid,), F.sigmoid, lambda a: 1 / (1 + np.exp(-a)), unary(-4.0, 4.0)),
+    OpCase("tanh", (A.Tanh,), F.tanh, np.tanh, unary(-3.0, 3.0)),
+    OpCase("softplus", (A.Softplus,), F.softplus, lambda a: np.log1p(np.exp(a)), unary(-4.0, 4.0)),
+    OpCase("log_sigmoid", (A.LogSigmoid,), F.log_sigmoid, lambda a: -np.log1p(np.exp(-a)), unary(-4.0, 4.0)),
+    OpCase("logsumexp", (A.LogSumExp,), F.logsumexp, _np_logsumexp, reduction(nonempty=True, low=-3.0, high=3.0)),
+    OpCase("softmax", (A.Softmax,), F.softmax, _np_softmax, axis_inputs),
+    OpCase("log_softmax", (A.LogSoftmax,), F.log_softmax, lambda a, axis: np.log(_np_softmax(a, axis)), axis_inputs),
+    OpCase("linear", (L.Linear,), F.linear, lambda x, w, b=None: D.linear_reference(x, w, b), linear_inputs),
+    OpCase("conv2d", (L.Conv2d,), F.conv2d, _conv2d_reference, conv2d_inputs),
+    OpCase("conv_transpose2d", (L.ConvTranspose2d,), F.conv_transpose2d, _conv_transpose2d_reference, conv_transpose2d_inputs),
+    OpCase("conv2d_weight_grad", (L.Conv2dWeightGrad,), lambda x, d, **p: L.Conv2dWeightGrad.apply(x, d, **p),
+           lambda x, d, stride, padding, dilation, kernel: K.conv2d_weight_grad_reference(x, d, kernel, stride, padding, dilation),
+           conv2d_weight_grad_inputs),
+    OpCase("avg_pool2d", (L.AvgPool2d,), F.avg_pool2d, _avg_pool2d_reference, avg_pool2d_inputs),
+    OpCase("avg_pool2d_adjoint", (L.AvgPool2dAdjoint,), lambda g, **p: L.AvgPool2dAdjoint.apply(g, **p),
+           lambda g, kernel, stride, padding, x_hw: P.avg_pool2d_adjoint_reference(g, x_hw, kernel, stride, padding),
+           avg_pool2d_adjoint_inputs),
+    OpCase("upsample_nearest2d", (L.UpsampleNearest2d,), F.upsample_nearest2d,
+           lambda x, scale_factor: P.upsample_nearest2d_reference(x, scale_factor), upsample_inputs),
+    OpCase("upsample_nearest2d_adjoint", (L.UpsampleNearest2dAdjoint,), lambda g, factor: L.UpsampleNearest2dAdjoint.apply(g, factor=factor),
+           P.upsample_nearest2d_adjoint_reference, lambda dtype: upsample_inputs(dtype, adjoint=True)),
 ]

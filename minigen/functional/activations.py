@@ -1,27 +1,19 @@
-r"""Activations and other functions of tensors, as in `torch.nn.functional`.
+r"""Activations: each one a `Function` with its forward and backward rule side by side.
 
-Each one is a `Function` with its forward and backward rule side by side (notation as in
-`minigen.engine.ops`: $\bar y = \partial L/\partial y$). The log-domain ones are written so
-that they never overflow: `softplus`, `log_sigmoid` and `logsumexp` give finite values and
-gradients for inputs as large as $\pm 10^4$, in float32 too.
-
-Also reachable as `minigen.nn.functional`.
+Notation as in `minigen.engine.ops`: $\bar y = \partial L/\partial y$. The log-domain ones are
+written so that they never overflow: `softplus`, `log_sigmoid` and `logsumexp` give finite
+values and gradients for inputs as large as $\pm 10^4$, in float32 too.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .engine.function import Function
-from .engine.ops import _constant, _unreduce, normalize_axis
-from .engine.ops import concatenate, matmul, maximum, minimum, pad, stack, where  # noqa: F401
-from .engine.tensor import Tensor
+from ..engine.function import Function
+from ..engine.ops import _constant, _unreduce, normalize_axis
+from ..engine.tensor import Tensor
 
-__all__ = [
-    "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid",
-    "logsumexp", "softmax", "log_softmax",
-    "matmul", "maximum", "minimum", "concatenate", "stack", "pad", "where",
-]
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax"]
 
 
 class Relu(Function):

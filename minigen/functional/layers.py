@@ -1,0 +1,274 @@
+r"""The operations behind the layers: linear, convolutions, pooling and upsampling.
+
+Arguments and weight layouts are PyTorch's (`conv2d` weight (out, in, kh, kw),
+`conv_transpose2d` weight (in, out, kh, kw), `linear` weight (out, in)), so weights move
+between the two libraries unchanged.
+
+Every backward rule here is written with the operations of this same family: the input
+gradient of a convolution is a transposed convolution, the input gradient of a transposed
+convolution is a convolution, and the weight gradient is `Conv2dWeightGrad`, whose own
+gradients are again a convolution and a transposed convolution. So gradients of gradients
+flow through them (a WGAN-GP penalty through a convolutional critic needs this).
+"""
+
+from __future__ import annotations
+
+from numbers import Integral
+
+from ..engine.function import Function
+from ..engine.tensor import Tensor
+from ..kernels import conv as conv_kernels
+from ..kernels import dense as dense_kernels
+from ..kernels import pool as pool_kernels
+
+__all__ = ["linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d"]
+
+
+# --- dense -----------------------------------------------------------------------------------
+
+
+class Linear(Function):
+    r"""$y = x W^\top + b$; $\bar x = \bar y W$, $\bar W = \bar y^\top x$, $\bar b = \sum_n \bar y_n$
+    (leading axes of $x$ are flattened into $n$)."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None):
+        return dense_kernels.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.inputs[:2]
+        grad_rows = grad.reshape(-1, grad.shape[-1])
+        grad_x = grad @ weight if x.requires_grad else None
+        grad_w = grad_rows.T @ x.reshape(-1, x.shape[-1]) if weight.requires_grad else None
+        grad_b = grad_rows.sum(axis=0) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
+        return grad_x, grad_w, grad_b
+
+
+def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """y = x W^T + b for x of shape (..., in), W of shape (out, in), b of shape (out,)."""
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be (out_features, in_features), got shape {weight.shape}")
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features, but weight {weight.shape} expects {weight.shape[1]}")
+    _check_bias("linear", bias, weight.shape[0])
+    _check_dtypes("linear", x, weight, bias)
+    return Linear.apply(*_present(x, weight, bias))
+
+
+# --- argument checks shared by the layers ----------------------------------------------------
+
+
+def _pair(value, name: str, op: str, minimum: int) -> tuple[int, int]:
+    pair = (value, value) if isinstance(value, Integral) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, Integral) for v in pair):
+        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    pair = (int(pair[0]), int(pair[1]))
+    if min(pair) < minimum:
+        raise ValueError(f"{op}: {name} must be at least {minimum}, got {value!r}")
+    return pair
+
+
+def _check_image(op: str, x: Tensor, what: str = "input"):
+    if x.ndim != 4:
+        raise ValueError(f"{op}: {what} must have shape (N, C, H, W), got {x.shape}")
+
+
+def _check_bias(op: str, bias, channels: int):
+    if bias is not None and bias.shape != (channels,):
+        raise ValueError(f"{op}: bias must have shape ({channels},), got {bias.shape}")
+
+
+def _check_dtypes(op: str, *tensors):
+    dtypes = {t.dtype for t in tensors if t is not None}
+    if len(dtypes) > 1:
+        raise TypeError(f"{op}: input, weight and bias must share one dtype, got {sorted(str(d) for d in dtypes)}")
+
+
+def _present(*tensors):
+    return tuple(t for t in tensors if t is not None)
+
+
+# --- convolutions ----------------------------------------------------------------------------
+
+
+class Conv2d(Function):
+    r"""$y_{n,o,h,w} = b_o + \sum_{c,i,j} W_{o,c,i,j}\, x^\text{pad}_{n,c,hs+id,ws+jd}$ (see `minigen.kernels.conv`).
+
+    $\bar x = \mathrm{conv}^\top(\bar y, W)$, $\bar W = $ `Conv2dWeightGrad`$(x, \bar y)$,
+    $\bar b_o = \sum_{n,h,w} \bar y_{n,o,h,w}$.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw):
+        ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
+        return conv_kernels.conv2d(x, weight, bias, stride, padding, dilation, out_hw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.inputs[:2]
+        grad_x = ConvTranspose2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
+        grad_w = Conv2dWeightGrad.apply(x, grad, **ctx.geometry, kernel=weight.shape[2:]) if weight.requires_grad else None
+        grad_b = grad.sum(axis=(0, 2, 3)) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
+        return grad_x, grad_w, grad_b
+
+
+class ConvTranspose2d(Function):
+    r"""The adjoint of `Conv2d` in $x$: $\langle \mathrm{conv}(u, W), x\rangle = \langle u, \mathrm{conv}^\top(x, W)\rangle$.
+
+    $\bar x = \mathrm{conv}(\bar y, W)$, $\bar W = $ `Conv2dWeightGrad`$(\bar y, x)$,
+    $\bar b_o = \sum_{n,h,w} \bar y_{n,o,h,w}$.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw):
+        ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
+        return conv_kernels.conv_transpose2d(x, weight, bias, stride, padding, dilation, out_hw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight = ctx.inputs[:2]
+        grad_x = Conv2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
+        grad_w = Conv2dWeightGrad.apply(grad, x, **ctx.geometry, kernel=weight.shape[2:]) if weight.requires_grad else None
+        grad_b = grad.sum(axis=(0, 2, 3)) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
+        return grad_x, grad_w, grad_b
+
+
+class Conv2dWeightGrad(Function):
+    r"""The weight gradient of a convolution, as an operation of its own so it can be differentiated:
+    $G_{o,c,i,j} = \sum_{n,h,w} \delta_{n,o,h,w}\, x^\text{pad}_{n,c,hs+id,ws+jd}$.
+
+    $G$ is linear in each argument, so $\bar x = \mathrm{conv}^\top(\delta, \bar G)$ and
+    $\bar\delta = \mathrm{conv}(x, \bar G)$.
+    """
+
+    @staticmethod
+    def forward(ctx, x, delta, *, stride, padding, dilation, kernel):
+        ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
+        return conv_kernels.conv2d_weight_grad(x, delta, kernel, stride, padding, dilation)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, delta = ctx.inputs
+        grad_x = ConvTranspose2d.apply(delta, grad, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
+        grad_delta = Conv2d.apply(x, grad, **ctx.geometry, out_hw=delta.shape[2:]) if delta.requires_grad else None
+        return grad_x, grad_delta
+
+
+def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, dilation=1) -> Tensor:
+    """2-D convolution (cross-correlation, as in every deep-learning library) of NCHW images."""
+    op = "conv2d"
+    _check_image(op, x)
+    _check_image(op, weight, "weight (out, in, kh, kw)")
+    stride, padding, dilation = _pair(stride, "stride", op, 1), _pair(padding, "padding", op, 0), _pair(dilation, "dilation", op, 1)
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"{op}: input {x.shape} has {x.shape[1]} channels, but weight {weight.shape} expects {weight.shape[1]}")
+    _check_bias(op, bias, weight.shape[0])
+    _check_dtypes(op, x, weight, bias)
+    out_hw = tuple(conv_kernels.conv_output_size(x.shape[2 + a], weight.shape[2 + a], stride[a], padding[a], dilation[a]) for a in (0, 1))
+    if min(out_hw) < 1:
+        raise ValueError(
+            f"{op}: the output would be {out_hw[0]}x{out_hw[1]}: the {x.shape[2]}x{x.shape[3]} input padded by "
+            f"{padding} is smaller than the {weight.shape[2]}x{weight.shape[3]} kernel dilated by {dilation}"
+        )
+    return Conv2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw)
+
+
+def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, dilation=1) -> Tensor:
+    """Transposed convolution ("deconvolution"): the gradient of conv2d with respect to its input."""
+    op = "conv_transpose2d"
+    _check_image(op, x)
+    _check_image(op, weight, "weight (in, out, kh, kw)")
+    stride, padding, dilation = _pair(stride, "stride", op, 1), _pair(padding, "padding", op, 0), _pair(dilation, "dilation", op, 1)
+    output_padding = _pair(output_padding, "output_padding", op, 0)
+    if x.shape[1] != weight.shape[0]:
+        raise ValueError(f"{op}: input {x.shape} has {x.shape[1]} channels, but weight {weight.shape} expects {weight.shape[0]}")
+    for a in (0, 1):
+        if output_padding[a] >= max(stride[a], dilation[a]):
+            raise ValueError(f"{op}: output_padding {output_padding} must be smaller than the stride {stride} or the dilation {dilation}")
+    _check_bias(op, bias, weight.shape[1])
+    _check_dtypes(op, x, weight, bias)
+    out_hw = tuple(
+        conv_kernels.conv_transpose_output_size(x.shape[2 + a], weight.shape[2 + a], stride[a], padding[a], dilation[a], output_padding[a])
+        for a in (0, 1)
+    )
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: the output would be {out_hw[0]}x{out_hw[1]}: padding {padding} removes more than the {x.shape[2]}x{x.shape[3]} input spreads to")
+    return ConvTranspose2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw)
+
+
+# --- pooling and upsampling ------------------------------------------------------------------
+
+
+class AvgPool2d(Function):
+    r"""$y_{n,c,h,w} = \frac{1}{k_h k_w} \sum_{i,j} x^\text{pad}_{n,c,hs+i,ws+j}$; $\bar x$ = the adjoint, `AvgPool2dAdjoint`$(\bar y)$."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, out_hw):
+        ctx.geometry = dict(kernel=kernel, stride=stride, padding=padding)
+        return pool_kernels.avg_pool2d(x, kernel, stride, padding, out_hw)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return AvgPool2dAdjoint.apply(grad, **ctx.geometry, x_hw=ctx.inputs[0].shape[2:])
+
+
+class AvgPool2dAdjoint(Function):
+    r"""Spread each value evenly over its pooling window (the gradient of `AvgPool2d`); $\bar g = $ `AvgPool2d`$(\bar y)$."""
+
+    @staticmethod
+    def forward(ctx, grad_y, kernel, stride, padding, x_hw):
+        ctx.geometry = dict(kernel=kernel, stride=stride, padding=padding)
+        return pool_kernels.avg_pool2d_adjoint(grad_y, x_hw, kernel, stride, padding)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return AvgPool2d.apply(grad, **ctx.geometry, out_hw=ctx.inputs[0].shape[2:])
+
+
+def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
+    """Average pooling; `stride` defaults to `kernel_size`, and zero padding counts in the mean."""
+    op = "avg_pool2d"
+    _check_image(op, x)
+    kernel = _pair(kernel_size, "kernel_size", op, 1)
+    stride = kernel if stride is None else _pair(stride, "stride", op, 1)
+    padding = _pair(padding, "padding", op, 0)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
+    out_hw = tuple(conv_kernels.conv_output_size(x.shape[2 + a], kernel[a], stride[a], padding[a], 1) for a in (0, 1))
+    if min(out_hw) < 1:
+        raise ValueError(f"{op}: the {x.shape[2]}x{x.shape[3]} input padded by {padding} is smaller than the {kernel} kernel")
+    return AvgPool2d.apply(x, kernel=kernel, stride=stride, padding=padding, out_hw=out_hw)
+
+
+class UpsampleNearest2d(Function):
+    r"""$y_{n,c,h,w} = x_{n,c,\lfloor h/f_h \rfloor,\lfloor w/f_w \rfloor}$; $\bar x$ = the sum of $\bar y$ over each block."""
+
+    @staticmethod
+    def forward(ctx, x, factor):
+        ctx.factor = factor
+        return pool_kernels.upsample_nearest2d(x, factor)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return UpsampleNearest2dAdjoint.apply(grad, factor=ctx.factor)
+
+
+class UpsampleNearest2dAdjoint(Function):
+    r"""Sum each $f_h \times f_w$ block (the gradient of `UpsampleNearest2d`); $\bar g$ = the upsampled $\bar y$."""
+
+    @staticmethod
+    def forward(ctx, grad_y, factor):
+        ctx.factor = factor
+        return pool_kernels.upsample_nearest2d_adjoint(grad_y, factor)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return UpsampleNearest2d.apply(grad, factor=ctx.factor)
+
+
+def upsample_nearest2d(x: Tensor, scale_factor=2) -> Tensor:
+    """Repeat every pixel into a scale_factor x scale_factor block (integer factors)."""
+    op = "upsample_nearest2d"
+    _check_image(op, x)
+    return UpsampleNearest2d.apply(x, factor=_pair(scale_factor, "scale_factor", op, 1))
