@@ -43,109 +43,122 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int
 # --- im2col and col2im (Numba) ----------------------------------------------------------------
 
 
+@njit(cache=True)
+def _valid_range(size, out_size, stride, offset):
+    """The outputs o in [lo, hi) whose input position o * stride + offset lies inside [0, size);
+    the others read the zero padding."""
+    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
+    hi = max(lo, min(out_size, (size - offset + stride - 1) // stride))
+    return lo, hi
+
+
 @njit(parallel=True, cache=True)
 def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols):
-    """cols[(c, i, j), (n, h, w)] = x_pad[n, c, h*sh + i*dh, w*sw + j*dw] (0 in the padding)."""
+    """cols[(c, i, j), (n, h, w)] = x_pad[n, c, h*sh + i*dh, w*sw + j*dw] (0 in the padding).
+
+    Row (c, i, j) of cols holds, for every image n, the H_out x W_out grid of pixels that
+    kernel offset (i, j) reads from channel c: a strided slice of that channel.
+    """
     batch, channels, height, width = x.shape
     pixels = out_h * out_w
     for row in prange(channels * kh * kw):
-        c = row // (kh * kw)
-        i = (row // kw) % kh
-        j = row % kw
+        c, i, j = row // (kh * kw), (row // kw) % kh, row % kw
+        ho_lo, ho_hi = _valid_range(height, out_h, sh, i * dh - ph)
+        wo_lo, wo_hi = _valid_range(width, out_w, sw, j * dw - pw)
+        h0, w0 = ho_lo * sh + i * dh - ph, wo_lo * sw + j * dw - pw  # first pixel read
+        h1, w1 = h0 + (ho_hi - ho_lo - 1) * sh + 1, w0 + (wo_hi - wo_lo - 1) * sw + 1  # one past the last
         for n in range(batch):
-            for ho in range(out_h):
-                h = ho * sh + i * dh - ph
-                start = n * pixels + ho * out_w
-                if h < 0 or h >= height:
-                    for wo in range(out_w):
-                        cols[row, start + wo] = 0.0
-                    continue
-                for wo in range(out_w):
-                    w = wo * sw + j * dw - pw
-                    if 0 <= w < width:
-                        cols[row, start + wo] = x[n, c, h, w]
-                    else:
-                        cols[row, start + wo] = 0.0
+            grid = cols[row, n * pixels : (n + 1) * pixels].reshape((out_h, out_w))
+            grid[:ho_lo, :] = 0.0
+            grid[ho_hi:, :] = 0.0
+            grid[ho_lo:ho_hi, :wo_lo] = 0.0
+            grid[ho_lo:ho_hi, wo_hi:] = 0.0
+            if ho_hi > ho_lo and wo_hi > wo_lo:
+                grid[ho_lo:ho_hi, wo_lo:wo_hi] = x[n, c, h0:h1:sh, w0:w1:sw]
 
 
 @njit(parallel=True, cache=True)
 def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, x):
-    """The adjoint of _im2col: x[n, c, h, w] = sum of the cols entries _im2col copied it to."""
+    """The adjoint of _im2col: x[n, c, h, w] = the sum of the cols entries _im2col copied it to."""
     batch, channels, height, width = x.shape
     pixels = out_h * out_w
     for plane in prange(batch * channels):  # one (n, c) image each: no two threads write alike
-        n = plane // channels
-        c = plane % channels
-        for h in range(height):
-            for w in range(width):
-                x[n, c, h, w] = 0.0
+        n, c = plane // channels, plane % channels
+        image = x[n, c]
+        image[:, :] = 0.0
         for i in range(kh):
+            ho_lo, ho_hi = _valid_range(height, out_h, sh, i * dh - ph)
             for j in range(kw):
-                row = (c * kh + i) * kw + j
-                for ho in range(out_h):
-                    h = ho * sh + i * dh - ph
-                    if h < 0 or h >= height:
-                        continue
-                    start = n * pixels + ho * out_w
-                    for wo in range(out_w):
-                        w = wo * sw + j * dw - pw
-                        if 0 <= w < width:
-                            x[n, c, h, w] += cols[row, start + wo]
+                wo_lo, wo_hi = _valid_range(width, out_w, sw, j * dw - pw)
+                grid = cols[(c * kh + i) * kw + j, n * pixels : (n + 1) * pixels].reshape((out_h, out_w))
+                for ho in range(ho_lo, ho_hi):
+                    image_row = image[ho * sh + i * dh - ph]
+                    w = wo_lo * sw + j * dw - pw
+                    for wo in range(wo_lo, wo_hi):  # a plain loop: a strided slice += allocates here
+                        image_row[w] += grid[ho, wo]
+                        w += sw
 
 
 def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """The (C kh kw, N H_out W_out) matrix of receptive fields; a reused scratch buffer."""
-    x = np.ascontiguousarray(x)  # one compiled version per dtype, not per memory layout
-    batch, channels = x.shape[:2]
-    cols = scratch("cols", (channels * kernel[0] * kernel[1], batch * out_hw[0] * out_hw[1]), x.dtype)
+    """The (C kh kw, N H_out W_out) matrix of receptive fields, as a new array."""
+    x = np.ascontiguousarray(x)
+    cols = np.empty((x.shape[1] * kernel[0] * kernel[1], x.shape[0] * out_hw[0] * out_hw[1]), dtype=x.dtype)
     _im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols)
     return cols
 
 
 def col2im(cols: np.ndarray, x_shape, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """The adjoint of im2col: sum every column entry back into the pixel it was copied from."""
     x = np.empty(x_shape, dtype=cols.dtype)
-    _col2im(cols, *kernel, *stride, *padding, *dilation, *out_hw, x)
+    _col2im(np.ascontiguousarray(cols), *kernel, *stride, *padding, *dilation, *out_hw, x)
     return x
 
 
-def _channels_first(y: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (C, N H W), the layout of a GEMM result, in a scratch buffer."""
-    out = scratch("channels_first", (y.shape[1], y.shape[0], y.shape[2], y.shape[3]), y.dtype)
-    np.copyto(out, y.transpose(1, 0, 2, 3))
-    return out.reshape(y.shape[1], -1)
+# The fast operations work through the batch a few images at a time, so that each chunk's
+# im2col matrix stays in the processor's cache between being written (by Numba) and read
+# (by the GEMM): the whole matrix for a batch of 64 can be 50 MB, and streaming it through
+# main memory twice costs more than the arithmetic. See benchmarks/README.md.
+CHUNK_BYTES = 16 << 20
 
 
-def _batch_first(y2: np.ndarray, batch: int, out_hw: Pair, bias) -> np.ndarray:
-    """(C, N H W) -> a new (N, C, H, W) array, adding the bias on the way."""
-    channels = y2.shape[0]
-    y = np.empty((batch, channels, *out_hw), dtype=y2.dtype)
-    source = y2.reshape(channels, batch, *out_hw).transpose(1, 0, 2, 3)
-    if bias is None:
-        np.copyto(y, source)
-    else:
-        np.add(source, bias.reshape(1, -1, 1, 1), out=y)
-    return y
-
-
-# --- the fast operations ---------------------------------------------------------------------
+def _chunks(batch: int, bytes_per_image: int):
+    """Slices of the batch, each with about CHUNK_BYTES of im2col matrix (at least one image)."""
+    step = max(1, CHUNK_BYTES // max(1, bytes_per_image))
+    return [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
 
 
 def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """y = conv(x, W) + b, as im2col then one GEMM. `out_hw` may crop the natural output."""
+    """y = conv(x, W) + b: per chunk of images, im2col then one GEMM. `out_hw` may crop the natural output."""
+    x = np.ascontiguousarray(x)
+    batch, channels = x.shape[:2]
     out_channels, _, kh, kw = weight.shape
-    cols = im2col(x, (kh, kw), stride, padding, dilation, out_hw)
-    product = scratch("gemm", (out_channels, cols.shape[1]), x.dtype)
-    np.matmul(weight.reshape(out_channels, -1), cols, out=product)
-    return _batch_first(product, x.shape[0], out_hw, bias)
+    rows, pixels = channels * kh * kw, out_hw[0] * out_hw[1]
+    w2 = np.ascontiguousarray(weight.reshape(out_channels, rows))
+    y = np.empty((batch, out_channels, *out_hw), dtype=x.dtype)
+    for part in _chunks(batch, rows * pixels * x.itemsize):
+        images = part.stop - part.start
+        cols = scratch("cols", (rows, images * pixels), x.dtype)
+        _im2col(x[part], kh, kw, *stride, *padding, *dilation, *out_hw, cols)
+        product = scratch("gemm", (out_channels, images * pixels), x.dtype)
+        np.matmul(w2, cols, out=product)
+        _to_batch_first(product, bias, y[part])
+    return y
 
 
 def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """y = conv^T(x, W) + b for W of shape (in, out, kh, kw): one GEMM, then col2im."""
-    in_channels, out_channels, kh, kw = weight.shape
-    x2 = _channels_first(x)
-    product = scratch("gemm", (out_channels * kh * kw, x2.shape[1]), x.dtype)
-    np.matmul(weight.reshape(in_channels, -1).T, x2, out=product)
-    y = col2im(product, (x.shape[0], out_channels, *out_hw), (kh, kw), stride, padding, dilation, x.shape[2:])
+    """y = conv^T(x, W) + b for W of shape (in, out, kh, kw): per chunk, one GEMM then col2im."""
+    x = np.ascontiguousarray(x)
+    batch, in_channels, height, width = x.shape
+    _, out_channels, kh, kw = weight.shape
+    rows, pixels = out_channels * kh * kw, height * width
+    w2t = np.ascontiguousarray(weight.reshape(in_channels, rows).T)
+    y = np.empty((batch, out_channels, *out_hw), dtype=x.dtype)
+    for part in _chunks(batch, rows * pixels * x.itemsize):
+        images = part.stop - part.start
+        x2 = _to_channels_first(x[part])
+        product = scratch("gemm", (rows, images * pixels), x.dtype)
+        np.matmul(w2t, x2, out=product)
+        _col2im(product, kh, kw, *stride, *padding, *dilation, height, width, y[part])
     if bias is not None:
         y += bias.reshape(1, -1, 1, 1)
     return y
@@ -153,9 +166,34 @@ def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pai
 
 def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
     """dL/dW[o, c, i, j] = sum over n, h, w of grad_y[n, o, h, w] x_pad[n, c, h s + i d, w s + j d]."""
-    cols = im2col(x, kernel, stride, padding, dilation, grad_y.shape[2:])
-    grad_y2 = _channels_first(grad_y)
-    return (grad_y2 @ cols.T).reshape(grad_y.shape[1], x.shape[1], *kernel)
+    x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
+    batch, channels = x.shape[:2]
+    out_channels, out_hw = grad_y.shape[1], grad_y.shape[2:]
+    rows, pixels = channels * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+    grad_w = np.zeros((out_channels, rows), dtype=x.dtype)
+    for part in _chunks(batch, rows * pixels * x.itemsize):
+        images = part.stop - part.start
+        cols = scratch("cols", (rows, images * pixels), x.dtype)
+        _im2col(x[part], *kernel, *stride, *padding, *dilation, *out_hw, cols)
+        grad_w += _to_channels_first(grad_y[part]) @ cols.T
+    return grad_w.reshape(out_channels, channels, *kernel)
+
+
+def _to_channels_first(y: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> (C, N H W), the layout of a GEMM operand, in a scratch buffer."""
+    out = scratch("channels_first", (y.shape[1], y.shape[0], y.shape[2], y.shape[3]), y.dtype)
+    np.copyto(out, y.transpose(1, 0, 2, 3))
+    return out.reshape(y.shape[1], -1)
+
+
+def _to_batch_first(product: np.ndarray, bias, out: np.ndarray) -> None:
+    """Write a (C, N H W) GEMM result into the (N, C, H, W) array `out`, adding the bias."""
+    batch, channels, height, width = out.shape
+    source = product.reshape(channels, batch, height, width).transpose(1, 0, 2, 3)
+    if bias is None:
+        np.copyto(out, source)
+    else:
+        np.add(source, bias.reshape(1, -1, 1, 1), out=out)
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------

@@ -1,0 +1,193 @@
+"""Convolution and dense layers: minigen's kernels vs their NumPy twins vs PyTorch CPU, in one run.
+
+For each layer shape (batch 64, float32) it prints the median time of the forward pass and
+of forward + backward (input, weight and bias gradients), the GFLOP/s that makes, the share
+of this machine's GEMM peak (a large float32 matrix product measured at the start), and the
+ratio minigen / PyTorch. PyTorch runs with as many threads as BLAS has.
+
+    python benchmarks/kernels.py            # add --no-twin to skip the slow NumPy twins
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import numpy as np
+
+import minigen as mg
+from minigen import functional as F
+from minigen.kernels import conv as K
+from minigen.kernels import dense as D
+
+BATCH = 64
+
+# name, kind, (in, out), kernel, stride, padding, input size
+LAYERS = [
+    ("conv 1->64 k4 s2 p1, 28x28", "conv", (1, 64), 4, 2, 1, 28),
+    ("conv 64->128 k4 s2 p1, 14x14", "conv", (64, 128), 4, 2, 1, 14),
+    ("convT 128->64 k4 s2 p1, 7x7", "convT", (128, 64), 4, 2, 1, 7),
+    ("convT 64->1 k4 s2 p1, 14x14", "convT", (64, 1), 4, 2, 1, 14),
+    ("conv 32->32 k3 s1 p1, 28x28", "conv", (32, 32), 3, 1, 1, 28),
+    ("dense 784->512", "dense", (784, 512), None, None, None, None),
+    ("dense 512->784", "dense", (512, 784), None, None, None, None),
+]
+
+
+def median_seconds(fn, repeats: int, min_time: float = 0.2) -> float:
+    fn()  # warm-up (and compilation)
+    times = []
+    start_all = time.perf_counter()
+    while len(times) < repeats or time.perf_counter() - start_all < min_time:
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+        if len(times) >= 10 * repeats:
+            break
+    return statistics.median(times)
+
+
+def gemm_peak_gflops(threads_note: str) -> float:
+    a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
+    seconds = median_seconds(lambda: a @ a, 5)
+    return 2 * 2048**3 / seconds / 1e9
+
+
+def layer_setup(kind, channels, k, s, p, size, rng):
+    c_in, c_out = channels
+    if kind == "dense":
+        x = rng.standard_normal((BATCH, c_in)).astype(np.float32)
+        w = (rng.standard_normal((c_out, c_in)) * 0.05).astype(np.float32)
+        flops = 2 * BATCH * c_in * c_out
+        out_shape = (BATCH, c_out)
+    elif kind == "conv":
+        x = rng.standard_normal((BATCH, c_in, size, size)).astype(np.float32)
+        w = (rng.standard_normal((c_out, c_in, k, k)) * 0.05).astype(np.float32)
+        out = K.conv_output_size(size, k, s, p, 1)
+        flops = 2 * BATCH * c_out * out * out * c_in * k * k
+        out_shape = (BATCH, c_out, out, out)
+    else:
+        x = rng.standard_normal((BATCH, c_in, size, size)).astype(np.float32)
+        w = (rng.standard_normal((c_in, c_out, k, k)) * 0.05).astype(np.float32)
+        out = K.conv_transpose_output_size(size, k, s, p, 1, 0)
+        flops = 2 * BATCH * c_in * size * size * c_out * k * k
+        out_shape = (BATCH, c_out, out, out)
+    b = np.zeros(c_out, np.float32)
+    grad = rng.standard_normal(out_shape).astype(np.float32)
+    return x, w, b, grad, flops
+
+
+def minigen_runs(kind, x, w, b, grad, s, p):
+    def forward(tensors):
+        x_, w_, b_ = tensors
+        if kind == "dense":
+            return F.linear(x_, w_, b_)
+        if kind == "conv":
+            return F.conv2d(x_, w_, b_, stride=s, padding=p)
+        return F.conv_transpose2d(x_, w_, b_, stride=s, padding=p)
+
+    def fwd():
+        with mg.no_grad():
+            forward([mg.Tensor(x), mg.Tensor(w), mg.Tensor(b)])
+
+    def fwd_bwd():
+        tensors = [mg.Tensor(a, requires_grad=True) for a in (x, w, b)]
+        forward(tensors).backward(grad)
+
+    return fwd, fwd_bwd
+
+
+def twin_runs(kind, x, w, b, grad, s, p):
+    pair = lambda v: (v, v)  # noqa: E731
+    if kind == "dense":
+        def fwd():
+            D.linear_reference(x, w, b)
+
+        def fwd_bwd():
+            D.linear_reference(x, w, b)
+            np.einsum("no,oi->ni", grad, w), np.einsum("no,ni->oi", grad, x), grad.sum(axis=0)
+
+        return fwd, fwd_bwd
+    geometry = (pair(s), pair(p), pair(1))
+    out_hw = grad.shape[2:]
+    if kind == "conv":
+        def fwd():
+            K.conv2d_reference(x, w, b, *geometry, out_hw)
+
+        def fwd_bwd():
+            K.conv2d_reference(x, w, b, *geometry, out_hw)
+            K.conv_transpose2d_reference(grad, w, None, *geometry, x.shape[2:])
+            K.conv2d_weight_grad_reference(x, grad, w.shape[2:], *geometry)
+            grad.sum(axis=(0, 2, 3))
+    else:
+        def fwd():
+            K.conv_transpose2d_reference(x, w, b, *geometry, out_hw)
+
+        def fwd_bwd():
+            K.conv_transpose2d_reference(x, w, b, *geometry, out_hw)
+            K.conv2d_reference(grad, w, None, *geometry, x.shape[2:])
+            K.conv2d_weight_grad_reference(grad, x, w.shape[2:], *geometry)
+            grad.sum(axis=(0, 2, 3))
+    return fwd, fwd_bwd
+
+
+def torch_runs(torch, kind, x, w, b, grad, s, p):
+    tf = torch.nn.functional
+    xt, wt, bt, gt = (torch.from_numpy(a) for a in (x, w, b, grad))
+
+    def forward(x_, w_, b_):
+        if kind == "dense":
+            return tf.linear(x_, w_, b_)
+        if kind == "conv":
+            return tf.conv2d(x_, w_, b_, stride=s, padding=p)
+        return tf.conv_transpose2d(x_, w_, b_, stride=s, padding=p)
+
+    def fwd():
+        with torch.no_grad():
+            forward(xt, wt, bt)
+
+    def fwd_bwd():
+        leaves = [t.detach().requires_grad_() for t in (xt, wt, bt)]
+        forward(*leaves).backward(gt)
+
+    return fwd, fwd_bwd
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--no-twin", action="store_true", help="skip the NumPy twins (slow)")
+    args = parser.parse_args()
+    try:
+        import torch
+
+        torch.set_num_threads(os.cpu_count() or 1)
+    except ImportError:
+        torch = None
+    peak = gemm_peak_gflops("")
+    print(f"GEMM peak (2048^3 float32 matmul, NumPy): {peak:.0f} GFLOP/s; batch {BATCH}, float32, medians of >= {args.repeats} runs")
+    header = f"{'layer':<30} {'pass':<8} {'minigen ms':>10} {'twin ms':>9} {'torch ms':>9} {'GFLOP/s':>8} {'% peak':>7} {'minigen/torch':>14}"
+    print(header)
+    print("-" * len(header))
+    rng = np.random.default_rng(0)
+    for name, kind, channels, k, s, p, size in LAYERS:
+        x, w, b, grad, flops = layer_setup(kind, channels, k, s, p, size, rng)
+        ours = minigen_runs(kind, x, w, b, grad, s, p)
+        twin = None if args.no_twin else twin_runs(kind, x, w, b, grad, s, p)
+        theirs = None if torch is None else torch_runs(torch, kind, x, w, b, grad, s, p)
+        for which, label, pass_flops in ((0, "fwd", flops), (1, "fwd+bwd", 3 * flops)):
+            t_ours = median_seconds(ours[which], args.repeats)
+            t_twin = median_seconds(twin[which], max(3, args.repeats // 5)) if twin else None
+            t_torch = median_seconds(theirs[which], args.repeats) if theirs else None
+            gflops = pass_flops / t_ours / 1e9
+            print(
+                f"{name if which == 0 else '':<30} {label:<8} {t_ours * 1e3:>10.3f} "
+                f"{(f'{t_twin * 1e3:.2f}' if t_twin else '-'):>9} {(f'{t_torch * 1e3:.3f}' if t_torch else '-'):>9} "
+                f"{gflops:>8.1f} {100 * gflops / peak:>6.0f}% {(f'{t_ours / t_torch:.2f}x' if t_torch else '-'):>14}"
+            )
+
+
+if __name__ == "__main__":
+    main()

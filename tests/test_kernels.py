@@ -1,0 +1,190 @@
+"""The compute kernels: each fast kernel equals its NumPy twin, adjoints are adjoints, and the
+Numba set-up (no JIT, cache folder) behaves as promised."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from minigen.kernels import conv as K
+from minigen.kernels import dense as D
+from minigen.kernels import pool as P
+
+
+@st.composite
+def conv_cases(draw):
+    """A convolution geometry with an output of at least 1x1, and random x, w, y for it."""
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    hw = tuple(max(1, dilation[a] * (kernel[a] - 1) + 1 - 2 * padding[a]) + draw(st.integers(0, 6)) for a in (0, 1))
+    out_hw = tuple(K.conv_output_size(hw[a], kernel[a], stride[a], padding[a], dilation[a]) for a in (0, 1))
+    batch, c_in, c_out = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((batch, c_in, *hw)).astype(dtype)
+    w = rng.standard_normal((c_out, c_in, *kernel)).astype(dtype)
+    y = rng.standard_normal((batch, c_out, *out_hw)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    return x, w, y, b, (stride, padding, dilation), out_hw
+
+
+def _close(dtype):
+    return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+@given(conv_cases())
+def test_conv2d_kernel_equals_its_twin(case):
+    x, w, _, b, geometry, out_hw = case
+    np.testing.assert_allclose(K.conv2d(x, w, b, *geometry, out_hw), K.conv2d_reference(x, w, b, *geometry, out_hw), **_close(x.dtype))
+
+
+@given(conv_cases())
+def test_conv_transpose2d_kernel_equals_its_twin(case):
+    x, w, y, b, geometry, _ = case
+    # y has w.shape[0] channels, so as a transposed-convolution weight w is (in, out, kh, kw).
+    bias = np.resize(b, w.shape[1])
+    out = K.conv_transpose2d(y, w, bias, *geometry, x.shape[2:])
+    np.testing.assert_allclose(out, K.conv_transpose2d_reference(y, w, bias, *geometry, x.shape[2:]), **_close(x.dtype))
+
+
+@given(conv_cases())
+def test_conv2d_weight_grad_kernel_equals_its_twin(case):
+    x, w, y, _, geometry, _ = case
+    fast = K.conv2d_weight_grad(x, y, w.shape[2:], *geometry)
+    np.testing.assert_allclose(fast, K.conv2d_weight_grad_reference(x, y, w.shape[2:], *geometry), **_close(x.dtype))
+
+
+@given(conv_cases())
+def test_adjoint_identity_conv2d_and_its_transpose(case):
+    """<conv2d(x, w), y> = <x, conv_transpose2d(y, w)>: the transpose is the true adjoint."""
+    x, w, y, _, geometry, out_hw = case
+    x, w, y = (a.astype(np.float64) for a in (x, w, y))
+    left = np.vdot(K.conv2d(x, w, None, *geometry, out_hw), y)
+    right = np.vdot(x, K.conv_transpose2d(y, w, None, *geometry, x.shape[2:]))
+    assert left == pytest.approx(right, rel=1e-10, abs=1e-10)
+
+
+@given(conv_cases())
+def test_weight_grad_is_the_adjoint_in_the_weight(case):
+    """<conv2d(x, w), y> = <w, weight_grad(x, y)>: the weight gradient is right by construction."""
+    x, w, y, _, geometry, out_hw = case
+    x, w, y = (a.astype(np.float64) for a in (x, w, y))
+    left = np.vdot(K.conv2d(x, w, None, *geometry, out_hw), y)
+    right = np.vdot(w, K.conv2d_weight_grad(x, y, w.shape[2:], *geometry))
+    assert left == pytest.approx(right, rel=1e-10, abs=1e-10)
+
+
+def test_chunking_through_the_batch_changes_nothing(monkeypatch):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((5, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
+    geometry, out_hw = ((2, 1), (1, 0), (1, 2)), (4, 5)
+    y = rng.standard_normal((5, 4, *out_hw))
+    whole = [K.conv2d(x, w, None, *geometry, out_hw), K.conv_transpose2d(y, w, None, *geometry, (9, 9)), K.conv2d_weight_grad(x, y, (3, 3), *geometry)]
+    monkeypatch.setattr(K, "CHUNK_BYTES", 1)  # one image per chunk
+    chunked = [K.conv2d(x, w, None, *geometry, out_hw), K.conv_transpose2d(y, w, None, *geometry, (9, 9)), K.conv2d_weight_grad(x, y, (3, 3), *geometry)]
+    for a, b in zip(whole, chunked):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+@st.composite
+def pool_cases(draw):
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    hw = tuple(max(1, kernel[a] - 2 * padding[a]) + draw(st.integers(0, 6)) for a in (0, 1))
+    out_hw = tuple(K.conv_output_size(hw[a], kernel[a], stride[a], padding[a], 1) for a in (0, 1))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    x = rng.standard_normal((draw(st.integers(1, 3)), draw(st.integers(1, 3)), *hw)).astype(dtype)
+    y = rng.standard_normal((*x.shape[:2], *out_hw)).astype(dtype)
+    return x, y, kernel, stride, padding, out_hw
+
+
+@given(pool_cases())
+def test_avg_pool2d_and_its_adjoint_equal_their_twins_and_are_adjoint(case):
+    x, y, kernel, stride, padding, out_hw = case
+    pooled = P.avg_pool2d(x, kernel, stride, padding, out_hw)
+    spread = P.avg_pool2d_adjoint(y, x.shape[2:], kernel, stride, padding)
+    np.testing.assert_allclose(pooled, P.avg_pool2d_reference(x, kernel, stride, padding, out_hw), **_close(x.dtype))
+    np.testing.assert_allclose(spread, P.avg_pool2d_adjoint_reference(y, x.shape[2:], kernel, stride, padding), **_close(x.dtype))
+    assert np.vdot(pooled.astype(np.float64), y) == pytest.approx(np.vdot(x, spread.astype(np.float64)), rel=1e-4, abs=1e-4)
+
+
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 2**32 - 1))
+def test_upsample_and_its_adjoint_equal_their_twins_and_are_adjoint(fh, fw, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3, 4, 5))
+    y = rng.standard_normal((2, 3, 4 * fh, 5 * fw))
+    up, summed = P.upsample_nearest2d(x, (fh, fw)), P.upsample_nearest2d_adjoint(y, (fh, fw))
+    np.testing.assert_array_equal(up, P.upsample_nearest2d_reference(x, (fh, fw)))
+    np.testing.assert_allclose(summed, P.upsample_nearest2d_adjoint_reference(y, (fh, fw)), rtol=1e-12)
+    assert np.vdot(up, y) == pytest.approx(np.vdot(x, summed), rel=1e-10)
+
+
+def test_dense_kernel_equals_its_twin():
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((2, 5, 7)), rng.standard_normal((3, 7)), rng.standard_normal(3)
+    np.testing.assert_allclose(D.linear(x, w, b), D.linear_reference(x, w, b), rtol=1e-12)
+
+
+def test_non_contiguous_inputs_give_the_same_result():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((6, 3, 2, 9)).transpose(2, 1, 3, 0)  # (2, 3, 9, 6), not contiguous
+    w = rng.standard_normal((3, 4, 2, 2)).transpose(1, 0, 2, 3)  # (4, 3, 2, 2)
+    geometry, out_hw = ((1, 2), (0, 1), (1, 1)), (8, 4)
+    expected = K.conv2d(np.ascontiguousarray(x), np.ascontiguousarray(w), None, *geometry, out_hw)
+    np.testing.assert_allclose(K.conv2d(x, w, None, *geometry, out_hw), expected, rtol=1e-12)
+
+
+# --- the Numba set-up ---------------------------------------------------------------------------
+
+_RUN_ALL_KERNELS = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    from minigen.kernels import conv as K, pool as P
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
+    geometry = ((2, 1), (1, 1), (1, 2))
+    y = K.conv2d(x, w, None, *geometry, (4, 4))
+    results = {
+        "conv2d": y,
+        "conv_transpose2d": K.conv_transpose2d(y, w, None, *geometry, (7, 6)),
+        "weight_grad": K.conv2d_weight_grad(x, y, (3, 2), *geometry),
+        "avg_pool2d": P.avg_pool2d(x, (3, 2), (2, 1), (1, 1), (4, 7)),
+        "avg_pool2d_adjoint": P.avg_pool2d_adjoint(y, (7, 6), (3, 3), (2, 2), (1, 1)),
+        "upsample": P.upsample_nearest2d(x, (2, 3)),
+        "upsample_adjoint": P.upsample_nearest2d_adjoint(x[:, :, :6, :6], (2, 3)),
+    }
+    json.dump({k: v.tolist() for k, v in results.items()}, sys.stdout)
+    """
+)
+
+
+def _run_kernels(env_changes: dict) -> dict:
+    env = {**os.environ, **env_changes}
+    out = subprocess.run([sys.executable, "-c", _RUN_ALL_KERNELS], env=env, capture_output=True, text=True, check=True)
+    return {k: np.array(v) for k, v in json.loads(out.stdout).items()}
+
+
+def test_numba_disable_jit_gives_the_same_results(tmp_path):
+    jitted = _run_kernels({"NUMBA_CACHE_DIR": str(tmp_path)})
+    plain_python = _run_kernels({"NUMBA_DISABLE_JIT": "1"})
+    assert jitted.keys() == plain_python.keys()
+    for name in jitted:
+        np.testing.assert_allclose(plain_python[name], jitted[name], rtol=1e-12, atol=1e-12, err_msg=name)
+
+
+def test_numba_cache_dir_is_respected(tmp_path):
+    cache = tmp_path / "numba-cache"
+    _run_kernels({"NUMBA_CACHE_DIR": str(cache)})
+    written = [p.name for p in cache.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert any(name.startswith("conv._im2col") for name in written), written
