@@ -49,7 +49,17 @@ def median_seconds(fn, repeats: int, min_time: float = 0.2) -> float:
     return statistics.median(times)
 
 
-def gemm_peak_gflops(threads_note: str) -> float:
+def blas_description() -> str:
+    """Which BLAS kernel NumPy runs (OPENBLAS_CORETYPE can force an older one), if threadpoolctl can tell."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "BLAS kernel unknown (pip install threadpoolctl to see it)"
+    blas = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return ", ".join(f"{i['internal_api']} {i.get('architecture', '?')} kernel, {i['num_threads']} threads" for i in blas)
+
+
+def gemm_peak_gflops() -> float:
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
     seconds = median_seconds(lambda: a @ a, 5)
     return 2 * 2048**3 / seconds / 1e9
@@ -166,7 +176,8 @@ def main():
         torch.set_num_threads(os.cpu_count() or 1)
     except ImportError:
         torch = None
-    peak = gemm_peak_gflops("")
+    peak = gemm_peak_gflops()
+    print(f"NumPy BLAS: {blas_description()}")
     print(f"GEMM peak (2048^3 float32 matmul, NumPy): {peak:.0f} GFLOP/s; batch {BATCH}, float32, medians of >= {args.repeats} runs")
     header = f"{'layer':<30} {'pass':<8} {'minigen ms':>10} {'twin ms':>9} {'torch ms':>9} {'GFLOP/s':>8} {'% peak':>7} {'minigen/torch':>14}"
     print(header)

@@ -57,46 +57,43 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols):
     """cols[(c, i, j), (n, h, w)] = x_pad[n, c, h*sh + i*dh, w*sw + j*dw] (0 in the padding).
 
     Row (c, i, j) of cols holds, for every image n, the H_out x W_out grid of pixels that
-    kernel offset (i, j) reads from channel c: a strided slice of that channel.
+    kernel offset (i, j) reads from channel c: one strided slice of x, copied whole.
     """
     batch, channels, height, width = x.shape
-    pixels = out_h * out_w
     for row in prange(channels * kh * kw):
         c, i, j = row // (kh * kw), (row // kw) % kh, row % kw
         ho_lo, ho_hi = _valid_range(height, out_h, sh, i * dh - ph)
         wo_lo, wo_hi = _valid_range(width, out_w, sw, j * dw - pw)
-        h0, w0 = ho_lo * sh + i * dh - ph, wo_lo * sw + j * dw - pw  # first pixel read
-        h1, w1 = h0 + (ho_hi - ho_lo - 1) * sh + 1, w0 + (wo_hi - wo_lo - 1) * sw + 1  # one past the last
-        for n in range(batch):
-            grid = cols[row, n * pixels : (n + 1) * pixels].reshape((out_h, out_w))
-            grid[:ho_lo, :] = 0.0
-            grid[ho_hi:, :] = 0.0
-            grid[ho_lo:ho_hi, :wo_lo] = 0.0
-            grid[ho_lo:ho_hi, wo_hi:] = 0.0
-            if ho_hi > ho_lo and wo_hi > wo_lo:
-                grid[ho_lo:ho_hi, wo_lo:wo_hi] = x[n, c, h0:h1:sh, w0:w1:sw]
+        grids = cols[row].reshape((batch, out_h, out_w))
+        grids[:, :ho_lo, :] = 0.0  # positions that read the zero padding
+        grids[:, ho_hi:, :] = 0.0
+        grids[:, ho_lo:ho_hi, :wo_lo] = 0.0
+        grids[:, ho_lo:ho_hi, wo_hi:] = 0.0
+        if ho_hi > ho_lo and wo_hi > wo_lo:
+            h0, w0 = ho_lo * sh + i * dh - ph, wo_lo * sw + j * dw - pw  # the first pixel read
+            h1, w1 = h0 + (ho_hi - ho_lo - 1) * sh + 1, w0 + (wo_hi - wo_lo - 1) * sw + 1  # one past the last
+            grids[:, ho_lo:ho_hi, wo_lo:wo_hi] = x[:, c, h0:h1:sh, w0:w1:sw]
 
 
 @njit(parallel=True, cache=True)
 def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, x):
     """The adjoint of _im2col: x[n, c, h, w] = the sum of the cols entries _im2col copied it to."""
     batch, channels, height, width = x.shape
-    pixels = out_h * out_w
-    for plane in prange(batch * channels):  # one (n, c) image each: no two threads write alike
-        n, c = plane // channels, plane % channels
-        image = x[n, c]
-        image[:, :] = 0.0
+    for c in prange(channels):  # each thread owns whole channels: no two threads write alike
+        x[:, c] = 0.0
         for i in range(kh):
             ho_lo, ho_hi = _valid_range(height, out_h, sh, i * dh - ph)
             for j in range(kw):
                 wo_lo, wo_hi = _valid_range(width, out_w, sw, j * dw - pw)
-                grid = cols[(c * kh + i) * kw + j, n * pixels : (n + 1) * pixels].reshape((out_h, out_w))
-                for ho in range(ho_lo, ho_hi):
-                    image_row = image[ho * sh + i * dh - ph]
-                    w = wo_lo * sw + j * dw - pw
-                    for wo in range(wo_lo, wo_hi):  # a plain loop: a strided slice += allocates here
-                        image_row[w] += grid[ho, wo]
-                        w += sw
+                grids = cols[(c * kh + i) * kw + j].reshape((batch, out_h, out_w))
+                for n in range(batch):
+                    image = x[n, c]
+                    for ho in range(ho_lo, ho_hi):
+                        image_row = image[ho * sh + i * dh - ph]
+                        w = wo_lo * sw + j * dw - pw
+                        for wo in range(wo_lo, wo_hi):  # a plain loop: a strided slice += allocates here
+                            image_row[w] += grids[n, ho, wo]
+                            w += sw
 
 
 def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
