@@ -1,7 +1,9 @@
 """minigen: generative image models from scratch, in NumPy, with a Numba-accelerated core.
 
 The layers, bottom up: `minigen.engine` (the autograd `Tensor`, its operations and gradient
-checking), `minigen.functional` (activations), and the command line in `minigen.cli`.
+checking), `minigen.kernels` (Numba and BLAS compute kernels beside their NumPy twins),
+`minigen.functional` (activations and the layer operations built on the kernels), and the
+command line in `minigen.cli`.
 """
 
 import numpy as _np
