@@ -2,13 +2,14 @@
 
 The layers, bottom up: `minigen.engine` (the autograd `Tensor`, its operations and gradient
 checking), `minigen.kernels` (Numba and BLAS compute kernels beside their NumPy twins),
-`minigen.functional` (activations and the layer operations built on the kernels), and the
+`minigen.functional` (activations, layer operations and losses), then `minigen.nn` (modules),
+`minigen.optim`, `minigen.data`, `minigen.random` and checkpoints (`save`, `load`), and the
 command line in `minigen.cli`.
 """
 
 import numpy as _np
 
-from . import functional
+from . import data, functional, nn, optim
 from .engine import (
     Function,
     GradcheckError,
@@ -32,6 +33,9 @@ from .engine import (
     where,
 )
 
+from .random import Generator, manual_seed, rand, randn
+from .serialization import load, save
+
 __version__ = "0.1.0"
 
 
@@ -52,6 +56,6 @@ def ones(*shape, dtype=_np.float32, requires_grad: bool = False) -> Tensor:
 
 __all__ = [
     "Function", "GradcheckError", "Tensor", "broadcast_to", "clip", "concatenate", "enable_grad",
-    "functional", "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "matmul", "maximum",
+    "Generator", "data", "functional", "grad", "load", "manual_seed", "nn", "optim", "rand", "randn", "save", "gradcheck", "gradgradcheck", "is_grad_enabled", "matmul", "maximum",
     "minimum", "no_grad", "ones", "pad", "reshape", "stack", "tensor", "transpose", "where", "zeros",
 ]

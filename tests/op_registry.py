@@ -298,6 +298,31 @@ def linear_inputs(draw, dtype):
     return arrays_, {}
 
 
+def loss_inputs(target_low=-2.0, target_high=2.0, input_low=-2.0, input_high=2.0, extra=None):
+    """An input, a target of the same shape (and a third array, e.g. a variance), and a reduction."""
+
+    @st.composite
+    def draw_inputs(draw, dtype):
+        shape = draw(shapes(min_side=1))
+        arrays_ = [draw(arrays(shape, dtype, input_low, input_high)), draw(arrays(shape, dtype, target_low, target_high, stream=1))]
+        if extra is not None:
+            arrays_.append(draw(arrays(shape, dtype, *extra, stream=2)))
+        return arrays_, {"reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+    return draw_inputs
+
+
+@st.composite
+def cross_entropy_inputs(draw, dtype):
+    n, c = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    target = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(0, c, size=n)
+    return [draw(arrays((n, c), dtype))], {"target": target, "reduction": draw(st.sampled_from(["mean", "sum", "none"]))}
+
+
+def _np_reduce(loss, reduction):
+    return {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction](loss)
+
+
 def _pairs(**params):
     """Normalise int-or-pair arguments the way minigen.functional does, for the references."""
     return {k: (v, v) if isinstance(v, int) else tuple(v) for k, v in params.items()}
@@ -409,4 +434,16 @@ REGISTRY = [
            lambda x, scale_factor: P.upsample_nearest2d_reference(x, scale_factor), upsample_inputs),
     OpCase("upsample_nearest2d_adjoint", (L.UpsampleNearest2dAdjoint,), lambda g, factor: L.UpsampleNearest2dAdjoint.apply(g, factor=factor),
            P.upsample_nearest2d_adjoint_reference, lambda dtype: upsample_inputs(dtype, adjoint=True)),
+    OpCase("binary_cross_entropy_with_logits", (), F.binary_cross_entropy_with_logits,
+           lambda x, y, reduction: _np_reduce(np.logaddexp(0, x) - x * y, reduction), loss_inputs(0.0, 1.0, -4.0, 4.0)),
+    OpCase("binary_cross_entropy", (), F.binary_cross_entropy,
+           lambda p, y, reduction: _np_reduce(-(y * np.log(p) + (1 - y) * np.log(1 - p)), reduction), loss_inputs(0.0, 1.0, 0.05, 0.95)),
+    OpCase("mse_loss", (), F.mse_loss, lambda x, y, reduction: _np_reduce((x - y) ** 2, reduction), loss_inputs()),
+    OpCase("cross_entropy", (), F.cross_entropy,
+           lambda x, target, reduction: _np_reduce(-np.log(_np_softmax(x, 1))[np.arange(len(target)), target], reduction),
+           cross_entropy_inputs),
+    OpCase("gaussian_nll_loss", (), lambda x, y, v, reduction: F.gaussian_nll_loss(x, y, v, reduction=reduction),
+           lambda x, y, v, reduction: _np_reduce(0.5 * (np.log(v) + (x - y) ** 2 / v), reduction), loss_inputs(extra=(0.2, 2.0))),
+    OpCase("kl_standard_normal", (), F.kl_standard_normal,
+           lambda mu, logvar, reduction: _np_reduce(0.5 * (mu**2 + np.exp(logvar) - 1 - logvar), reduction), loss_inputs()),
 ]

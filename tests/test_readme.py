@@ -20,8 +20,11 @@ def test_readme_opens_with_the_install_and_test_commands_that_ci_runs():
     assert ci.index(setup[0]) < ci.index(setup[1])
 
 
-def test_readme_python_example_runs(tmp_path, monkeypatch):
+def test_readme_python_examples_run_and_print_what_the_readme_says(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     for block in _blocks("python"):
         exec(compile(block, "README.md", "exec"), {})
     assert (tmp_path / "graph.png").exists()
+    accuracy_line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert accuracy_line.startswith("test accuracy: ")
+    assert f"It prints `{accuracy_line}`" in README

@@ -5,6 +5,7 @@ import pytest
 
 import minigen as mg
 from minigen import functional as F
+from minigen import nn
 
 torch = pytest.importorskip("torch")
 
@@ -140,3 +141,64 @@ def test_gradient_penalty_through_a_conv_critic_matches_pytorch():
     assert ours[0].grad is None and not theirs[0].grad.numpy().any()
     for a, b in zip(ours[1:], theirs[1:]):
         np.testing.assert_allclose(a.grad.data, b.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def _twin_models():
+    def build(lib):
+        return lib.Sequential(
+            lib.Conv2d(1, 4, 3, padding=1), lib.BatchNorm2d(4), lib.LeakyReLU(0.2),
+            lib.ConvTranspose2d(4, 2, 4, stride=2, padding=1), lib.Flatten(),
+            lib.Linear(2 * 16 * 16, 10), lib.BatchNorm1d(10), lib.Tanh(),
+        )
+
+    theirs = build(torch.nn)
+    ours = build(nn)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    return ours, theirs
+
+
+def test_a_pytorch_state_dict_loads_unchanged_and_gives_the_same_outputs():
+    ours, theirs = _twin_models()
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    x = np.random.default_rng(0).standard_normal((5, 1, 8, 8)).astype(np.float32)
+    for _ in range(2):  # training mode: batch statistics, and the running estimates move
+        np.testing.assert_allclose(ours(mg.Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+    for key, value in theirs.state_dict().items():
+        np.testing.assert_allclose(ours.state_dict()[key], value.numpy(), rtol=1e-5, atol=1e-6, err_msg=key)
+    ours.eval(), theirs.eval()
+    np.testing.assert_allclose(ours(mg.Tensor(x)).data, theirs(torch.tensor(x)).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_default_initialisation_has_pytorchs_ranges():
+
+    fresh = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ConvTranspose2d(4, 2, 4), nn.Linear(512, 10))
+    reference = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ConvTranspose2d(4, 2, 4), torch.nn.Linear(512, 10))
+    for (name, p), (_, q) in zip(fresh.named_parameters(), reference.named_parameters()):
+        bound = q.detach().abs().max().item()
+        assert p.data.shape == tuple(q.shape), name
+        assert np.abs(p.data).max() <= bound * 1.35 and np.abs(p.data).max() >= bound * 0.5, name
+
+
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+         lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
+        (lambda ps: mg.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999), weight_decay=0.01),
+         lambda ps: torch.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999), weight_decay=0.01)),
+        (lambda ps: mg.optim.AdamW(ps, lr=1e-3), lambda ps: torch.optim.AdamW(ps, lr=1e-3)),
+        (lambda ps: mg.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
+         lambda ps: torch.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True)),
+    ],
+)
+def test_optimizers_match_torch_optim(ours, theirs):
+    rng = np.random.default_rng(4)
+    start = rng.standard_normal(6)
+    p, q = nn.Parameter(start.copy()), torch.tensor(start.copy(), requires_grad=True)
+    opt_ours, opt_theirs = ours([p]), theirs([q])
+    for _ in range(5):
+        g = rng.standard_normal(6)
+        p.grad, q.grad = mg.Tensor(g), torch.tensor(g)
+        opt_ours.step()
+        opt_theirs.step()
+    np.testing.assert_allclose(p.data, q.detach().numpy(), rtol=1e-10, atol=1e-12)

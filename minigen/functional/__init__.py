@@ -2,7 +2,9 @@
 
 - `activations`: relu, leaky_relu, sigmoid, tanh, softplus, log_sigmoid, logsumexp,
   softmax, log_softmax;
-- `layers`: linear, conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d.
+- `layers`: linear, conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d;
+- `losses`: binary_cross_entropy_with_logits, binary_cross_entropy, mse_loss,
+  cross_entropy, gaussian_nll_loss, kl_standard_normal.
 
 The array operations NumPy users expect are here too: matmul, maximum, minimum,
 concatenate, stack, pad, where.
@@ -11,9 +13,19 @@ concatenate, stack, pad, where.
 from ..engine.ops import concatenate, matmul, maximum, minimum, pad, stack, where
 from .activations import leaky_relu, log_sigmoid, log_softmax, logsumexp, relu, sigmoid, softmax, softplus, tanh
 from .layers import avg_pool2d, conv2d, conv_transpose2d, linear, upsample_nearest2d
+from .losses import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    gaussian_nll_loss,
+    kl_standard_normal,
+    mse_loss,
+)
 
 __all__ = [
     "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax",
     "linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "cross_entropy",
+    "gaussian_nll_loss", "kl_standard_normal",
     "matmul", "maximum", "minimum", "concatenate", "stack", "pad", "where",
 ]

@@ -1,5 +1,30 @@
-"""Neural-network building blocks, named as in `torch.nn`. So far: `functional`."""
+"""Neural-network building blocks, named as in `torch.nn`.
 
-from . import functional
+`Module` and `Parameter` (`module.py`), the layers (`layers.py`), weight initialisation
+(`init`), and `functional` (the same module as `minigen.functional`).
+"""
 
-__all__ = ["functional"]
+from . import functional, init
+from .layers import (
+    BatchNorm1d,
+    BatchNorm2d,
+    Conv2d,
+    ConvTranspose2d,
+    Dropout,
+    Embedding,
+    Flatten,
+    LeakyReLU,
+    Linear,
+    ReLU,
+    Sequential,
+    Sigmoid,
+    Tanh,
+    Unflatten,
+)
+from .module import Module, Parameter
+
+__all__ = [
+    "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
+    "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "Unflatten",
+    "functional", "init",
+]
