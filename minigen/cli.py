@@ -1,14 +1,19 @@
 """The `minigen` command (also `python -m minigen`).
 
-So far one job: `minigen demo`, which trains a tiny network with the engine and prints its
-loss falling. The training, sampling and evaluation commands for the VAE and GAN models
-arrive with those models.
+    minigen train vae [--model mlp|conv|cvae] [--data digits|mnist|fashion-mnist] ...
+    minigen sample CHECKPOINT [--n 100] [--out FILE]
+    minigen eval CHECKPOINT [--k 5000]
+    minigen demo
+
+`minigen train vae` with no options trains the MLP VAE on the bundled 8x8 digits in a few
+seconds and writes pictures, metrics and a checkpoint to runs/vae.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -27,11 +32,9 @@ def two_moons(n: int, rng: np.random.Generator, noise: float = 0.1) -> tuple[np.
 
 
 def demo(steps: int = 500, hidden: int = 16, lr: float = 0.2, seed: int = 0) -> list[float]:
-    """Fit a 2-16-16-1 tanh network to two moons by gradient descent with momentum.
-
-    The loss is the logistic loss, mean over points of softplus(-y f(x)) with labels y = +-1.
-    Returns the loss at every step.
-    """
+    """Fit a 2-16-16-1 tanh network to two moons by gradient descent with momentum, written
+    with nothing but the engine. The loss is the logistic loss, the mean over points of
+    softplus(-y f(x)) with labels y = +-1. Returns the loss at every step."""
     rng = np.random.default_rng(seed)
     x, y = two_moons(256, rng)
     sizes = [2, hidden, hidden, 1]
@@ -63,13 +66,113 @@ def demo(steps: int = 500, hidden: int = 16, lr: float = 0.2, seed: int = 0) -> 
     return losses
 
 
+# --- train, sample, eval --------------------------------------------------------------------
+
+
+def _train_vae(args) -> int:
+    from .experiments.vae import VAEExperiment, make_config
+    from .train import train
+
+    config = make_config(
+        model=args.model, data=args.data, data_dir=args.data_dir, latent=args.latent, hidden=args.hidden, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs, likelihood=args.likelihood,
+        seed=args.seed, out=args.out,
+    )
+    experiment = VAEExperiment(config)
+    print(f"training {experiment.name}: {experiment.model.num_parameters():,} parameters, {config['epochs']} epochs, "
+          f"{len(experiment.train_x):,} training and {len(experiment.test_x):,} test images")
+    history = train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet)
+    last = history[-1]
+    out = Path(config["out"])
+    print(f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, "
+          f"KL {last['test_kl']:.2f}), {last['active_units']} of {config['latent']} latent units active")
+    print(f"pictures: {', '.join(sorted(p.name for p in out.glob('*.png')))} in {out}/")
+    print(f"metrics:  {out / 'metrics.csv'}")
+    print(f"checkpoint: {out / 'checkpoint.npz'} (minigen sample / minigen eval take it)")
+    return 0
+
+
+def _load_experiment(path):
+    from .experiments.vae import VAEExperiment
+    from .serialization import load
+
+    checkpoint = load(path)
+    config = checkpoint["config"]
+    if config.get("family") != "vae":
+        raise SystemExit(f"minigen: {path} holds a {config.get('family')!r} run, which this command does not know")
+    experiment = VAEExperiment(config)
+    experiment.load_state_dict(checkpoint["experiment"])
+    return experiment, checkpoint
+
+
+def _sample(args) -> int:
+    from . import plots
+    from .random import Generator
+
+    experiment, _ = _load_experiment(args.checkpoint)
+    labels = np.arange(args.n) % 10 if experiment.conditional else None
+    images = experiment.model.sample(args.n, labels, generator=Generator(args.seed))
+    out = Path(args.out or Path(args.checkpoint).with_name("samples_from_checkpoint.png"))
+    plots.save(plots.image_grid(images, columns=10, title=f"{args.n} samples"), out)
+    print(f"wrote {args.n} samples to {out}")
+    return 0
+
+
+def _eval(args) -> int:
+    experiment, checkpoint = _load_experiment(args.checkpoint)
+    evaluation = experiment.evaluate()
+    print(f"{experiment.name} after {checkpoint['epoch']} epochs, on {len(experiment.test_x):,} test images:")
+    print(f"  test ELBO       {evaluation['test_elbo']:9.2f} nats per image "
+          f"(reconstruction {evaluation['test_reconstruction']:.2f}, KL {evaluation['test_kl']:.2f})")
+    print(f"  L_{args.k:<12} {experiment.log_likelihood(k=args.k):9.2f} nats per image (importance-weighted estimate of log p(x))")
+    print(f"  active units    {evaluation['active_units']} of {experiment.config['latent']}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minigen", description="Generative image models from scratch, in NumPy.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    demo_parser = commands.add_parser("demo", help="train a tiny network with the autograd engine and watch the loss fall")
+
+    train_parser = commands.add_parser("train", help="train a model")
+    families = train_parser.add_subparsers(dest="family", metavar="FAMILY", required=True)
+    vae = families.add_parser("vae", help="a variational autoencoder (defaults: MLP VAE on the bundled 8x8 digits)")
+    vae.add_argument("--model", choices=["mlp", "conv", "cvae"], default="mlp")
+    vae.add_argument("--data", choices=["digits", "mnist", "fashion-mnist"], default="digits")
+    vae.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
+    vae.add_argument("--latent", type=int, help="size of z (default: 8 for digits, 20 for MNIST)")
+    vae.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (MLP) or channel counts (conv)")
+    vae.add_argument("--epochs", type=int, help="default: 100 for digits, 10 for MNIST")
+    vae.add_argument("--batch-size", type=int)
+    vae.add_argument("--lr", type=float, default=1e-3)
+    vae.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (beta-VAE)")
+    vae.add_argument("--warmup-epochs", type=int, default=0, help="ramp beta up from 0 over this many epochs")
+    vae.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
+    vae.add_argument("--seed", type=int, default=0)
+    vae.add_argument("--out", default="runs/vae", help="folder for pictures, metrics.csv and checkpoint.npz")
+    vae.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    vae.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    sample = commands.add_parser("sample", help="draw samples from a trained model's checkpoint")
+    sample.add_argument("checkpoint")
+    sample.add_argument("--n", type=int, default=100)
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--out", help="PNG file (default: beside the checkpoint)")
+
+    evaluate = commands.add_parser("eval", help="evaluate a trained model's checkpoint on its test set")
+    evaluate.add_argument("checkpoint")
+    evaluate.add_argument("--k", type=int, default=5000, help="importance samples for L_k")
+
+    demo_parser = commands.add_parser("demo", help="train a tiny network with the bare autograd engine")
     demo_parser.add_argument("--steps", type=int, default=500)
     demo_parser.add_argument("--seed", type=int, default=0)
+
     args = parser.parse_args(argv)
+    if args.command == "train":
+        return _train_vae(args)
+    if args.command == "sample":
+        return _sample(args)
+    if args.command == "eval":
+        return _eval(args)
     if args.command == "demo":
         losses = demo(steps=args.steps, seed=args.seed)
         print(f"loss fell from {losses[0]:.4f} to {losses[-1]:.4f} in {len(losses)} steps")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .kernels.optim import adam_update
 from .nn.module import Parameter
 
 
@@ -56,15 +57,16 @@ class Optimizer:
         for position, p, group in self._parameters():
             if p.grad is None:
                 continue
-            grad = p.grad.data
-            if not np.all(np.isfinite(grad)):
+            if not p.data.flags.c_contiguous:  # updated in place, element by element
+                p.data = np.ascontiguousarray(p.data)
+            if not self._update(p.data, p.grad.data, self.state.setdefault(position, {}), group):
                 raise FloatingPointError(
                     f"{type(self).__name__}.step: parameter {position} (shape {p.shape}) has a non-finite gradient; "
                     f"the loss or the model diverged: try a smaller learning rate"
                 )
-            self._update(p.data, grad, self.state.setdefault(position, {}), group)
 
-    def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
+    def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> bool:
+        """Update theta in place; return False if the gradient had a NaN or an infinity."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -109,6 +111,7 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
 
     def _update(self, theta, grad, state, group):
+        finite = bool(np.isfinite(grad).all())
         d = grad + group["weight_decay"] * theta if group["weight_decay"] else grad
         mu = group["momentum"]
         if mu:
@@ -120,6 +123,7 @@ class SGD(Optimizer):
             b = state["momentum_buffer"]
             d = d + mu * b if group["nesterov"] else b
         theta -= group["lr"] * d
+        return finite
 
 
 class Adam(Optimizer):
@@ -139,22 +143,14 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
     def _update(self, theta, grad, state, group):
-        lr, (beta1, beta2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-        if wd and self.decoupled:
-            theta *= 1 - lr * wd
-        elif wd:
-            grad = grad + wd * theta
         if not state:
             state.update(step=0, exp_avg=np.zeros_like(theta), exp_avg_sq=np.zeros_like(theta))
         state["step"] += 1
-        m, v, t = state["exp_avg"], state["exp_avg_sq"], state["step"]
-        m *= beta1
-        m += (1 - beta1) * grad
-        v *= beta2
-        v += (1 - beta2) * grad * grad
-        m_hat = m / (1 - beta1**t)
-        v_hat = v / (1 - beta2**t)
-        theta -= lr * m_hat / (np.sqrt(v_hat) + eps)
+        (beta1, beta2) = group["betas"]
+        # The equations above, in one pass over memory (minigen.kernels.optim; its NumPy twin
+        # there spells them out line by line).
+        return adam_update(theta, grad, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=beta1, beta2=beta2,
+                           eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled, step=state["step"])
 
 
 class AdamW(Adam):
@@ -181,6 +177,7 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered))
 
     def _update(self, theta, grad, state, group):
+        finite = bool(np.isfinite(grad).all())
         alpha, eps, mu = group["alpha"], group["eps"], group["momentum"]
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * theta
@@ -206,6 +203,7 @@ class RMSprop(Optimizer):
             state["momentum_buffer"] += step
             step = state["momentum_buffer"]
         theta -= group["lr"] * step
+        return finite
 
 
 class _Schedule:

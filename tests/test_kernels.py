@@ -188,3 +188,23 @@ def test_numba_cache_dir_is_respected(tmp_path):
     _run_kernels({"NUMBA_CACHE_DIR": str(cache)})
     written = [p.name for p in cache.rglob("*") if p.suffix in (".nbi", ".nbc")]
     assert any(name.startswith("conv._im2col") for name in written), written
+
+
+@pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.01, False), (0.01, True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_adam_kernel_equals_its_twin(weight_decay, decoupled, dtype):
+    from minigen.kernels import optim as O
+
+    rng = np.random.default_rng(0)
+    n = O.PARALLEL_FROM + 5  # large enough for the threaded kernel
+    fast = [rng.standard_normal(n).astype(dtype) for _ in range(2)] + [np.zeros(n, dtype), np.zeros(n, dtype)]
+    slow = [a.copy() for a in fast]
+    settings = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay, decoupled=decoupled)
+    for step in (1, 2, 3):
+        assert O.adam_update(*fast, step=step, **settings)
+        assert O.adam_update_reference(*slow, step=step, **settings)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance)
+    fast[1][7] = np.nan
+    assert not O.adam_update(*fast, step=4, **settings)

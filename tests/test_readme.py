@@ -28,3 +28,15 @@ def test_readme_python_examples_run_and_print_what_the_readme_says(tmp_path, mon
     accuracy_line = capsys.readouterr().out.strip().splitlines()[-1]
     assert accuracy_line.startswith("test accuracy: ")
     assert f"It prints `{accuracy_line}`" in README
+
+
+def test_the_main_jobs_quoted_figures_hold(tmp_path):
+    """README quotes the default run's test ELBO and L_5000; retrain and check them (about 10 s)."""
+    from minigen.experiments.vae import VAEExperiment, make_config
+    from minigen.train import train
+
+    elbo_quoted, lk_quoted = (float(v) for v in re.search(r"test ELBO of \*\*(-[\d.]+) nats.*?L_5000 = (-[\d.]+) nats", README, re.S).groups())
+    experiment = VAEExperiment(make_config(out=str(tmp_path)))
+    history = train(experiment, experiment.config["epochs"], tmp_path, progress=False)
+    assert abs(history[-1]["test_elbo"] - elbo_quoted) < 0.05  # BLAS kernels may round differently elsewhere
+    assert abs(experiment.log_likelihood(k=5000) - lk_quoted) < 0.05

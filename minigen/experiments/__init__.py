@@ -1,0 +1,1 @@
+"""Runs: each wires a data set, a model family and its optimizers to `minigen.train.train`."""

@@ -1,0 +1,130 @@
+"""Pictures of what a model learned: image grids, curves, latent spaces.
+
+Every function returns a matplotlib `Figure` (made without pyplot, so nothing global is
+touched and nothing pops up); `save(fig, path)` writes it as a PNG and frees it. In a
+notebook, a returned figure displays itself.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from statistics import NormalDist
+from typing import Callable, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+
+def save(fig: Figure, path) -> Path:
+    """Write `fig` to `path` (PNG), through a temporary file so a crash leaves no half image."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(temporary, dpi=100, bbox_inches="tight")
+    temporary.replace(path)
+    return path
+
+
+def tile(images: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
+    """Arrange (N, C, H, W) images in a grid with `columns` per row; returns (rows*H, columns*W[, C])."""
+    images = np.asarray(images)
+    n, c, h, w = images.shape
+    rows = max(1, math.ceil(n / columns))
+    canvas = np.ones((rows * (h + pad) + pad, columns * (w + pad) + pad, c), dtype=np.float32)
+    for i, image in enumerate(images):
+        r, col = divmod(i, columns)
+        canvas[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + col * (w + pad) : pad + col * (w + pad) + w] = image.transpose(1, 2, 0)
+    return canvas[..., 0] if c == 1 else canvas
+
+
+def _to_unit(images: np.ndarray) -> np.ndarray:
+    """Images in [-1, 1] (tanh outputs) or [0, 1], shown in [0, 1]."""
+    images = np.asarray(images, dtype=np.float32)
+    return np.clip((images + 1) / 2 if images.min() < -1e-6 else images, 0, 1)
+
+
+def image_grid(images: np.ndarray, columns: int = 8, title: str | None = None, row_labels: Sequence[str] | None = None) -> Figure:
+    """A grid of images (grey for one channel), in [0, 1] or [-1, 1]."""
+    canvas = tile(_to_unit(images), columns)
+    fig = Figure(figsize=(max(3.0, 0.6 * columns), max(2.0, 0.6 * canvas.shape[0] / canvas.shape[1] * columns + 0.5)))
+    ax = fig.add_subplot()
+    ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if row_labels is not None:
+        rows = len(row_labels)
+        ax.set_yticks((np.arange(rows) + 0.5) * canvas.shape[0] / rows, labels=row_labels)
+    if title:
+        ax.set_title(title)
+    return fig
+
+
+def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, title: str = "reconstructions",
+                    inputs: np.ndarray | None = None) -> Figure:
+    """Originals in the top row, then (if given) what the encoder was shown, e.g. a binarised
+    version, then the reconstructions."""
+    rows = [originals] + ([inputs] if inputs is not None else []) + [reconstructed]
+    labels = ["original"] + (["input"] if inputs is not None else []) + ["reconstructed"]
+    return image_grid(np.concatenate(rows), columns=len(originals), title=title, row_labels=labels)
+
+
+def curves(history: list[dict], keys: Sequence[str], title: str, ylabel: str) -> Figure:
+    """Per-epoch metrics from a training history, one line per key present."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.add_subplot()
+    epochs = [row["epoch"] for row in history]
+    for key in keys:
+        if history and key in history[0]:
+            ax.plot(epochs, [row[key] for row in history], marker="o" if len(epochs) < 30 else None, label=key)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return fig
+
+
+def latent_scatter(means: np.ndarray, labels: np.ndarray, title: str = "test-set means of q(z|x)") -> Figure:
+    """The encoder's means, coloured by class: the first two coordinates for a 2-D latent,
+    else the projection on their two principal components."""
+    means = np.asarray(means, dtype=np.float64)
+    if means.shape[1] > 2:
+        centred = means - means.mean(axis=0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        points, axes = centred @ vt[:2].T, ("principal component 1", "principal component 2")
+    else:
+        points, axes = means, ("z1", "z2")
+    fig = Figure(figsize=(5, 4.5))
+    ax = fig.add_subplot()
+    scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
+    fig.colorbar(scatter, ax=ax, ticks=range(10), label="label")
+    ax.set_xlabel(axes[0])
+    ax.set_ylabel(axes[1])
+    ax.set_title(title)
+    return fig
+
+
+def manifold(decode: Callable[[np.ndarray], np.ndarray], n: int = 15, title: str = "the learned manifold") -> Figure:
+    """Decode a grid of 2-D codes placed at the Gaussian quantiles (i + 0.5) / n, so equal areas of
+    probability under the prior get equal room (as in Kingma and Welling's figure 4)."""
+    quantiles = [NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)]
+    codes = np.array([[zx, zy] for zy in quantiles[::-1] for zx in quantiles], dtype=np.float32)
+    return image_grid(decode(codes), columns=n, title=title)
+
+
+def scatter_2d(real: np.ndarray, fake: np.ndarray, centers: np.ndarray | None = None, title: str = "", limits: float | None = None) -> Figure:
+    """Real and generated 2-D points, with the mixture's modes marked."""
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.add_subplot()
+    ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.3, label="data", color="tab:blue")
+    ax.scatter(fake[:, 0], fake[:, 1], s=3, alpha=0.5, label="generated", color="tab:orange")
+    if centers is not None:
+        ax.scatter(centers[:, 0], centers[:, 1], marker="x", color="black", s=30, label="modes")
+    if limits:
+        ax.set_xlim(-limits, limits)
+        ax.set_ylim(-limits, limits)
+    ax.set_aspect("equal")
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_title(title)
+    return fig

@@ -1,0 +1,74 @@
+"""The shared trainer, exercised with the VAE experiment on the bundled digits."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from minigen.experiments.vae import VAEExperiment, make_config
+from minigen.serialization import load
+from minigen.train import TrainingDiverged, train
+
+
+def config(tmp_path, **changes):
+    settings = dict(epochs=2, hidden=[32], latent=4, out=str(tmp_path))
+    return make_config(**{**settings, **changes})
+
+
+def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    straight = VAEExperiment(config(tmp_path / "a"))
+    train(straight, 2, tmp_path / "a", progress=False)
+    first = VAEExperiment(config(tmp_path / "b"))
+    train(first, 1, tmp_path / "b", progress=False)
+    resumed = VAEExperiment(config(tmp_path / "b"))  # a fresh object, as after a restart
+    history = train(resumed, 2, tmp_path / "b", resume=True, progress=False)
+    assert [row["epoch"] for row in history] == [1, 2]
+    for key, value in straight.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[key], value, err_msg=key)
+    with open(tmp_path / "b" / "metrics.csv") as file:
+        rows = list(csv.DictReader(file))
+    assert [r["epoch"] for r in rows] == ["1", "2"] and "test_elbo" in rows[0] and "active_units" in rows[0]
+    assert load(tmp_path / "b" / "checkpoint.npz")["epoch"] == 2
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    train(VAEExperiment(config(tmp_path)), 1, tmp_path, progress=False)
+    with pytest.raises(ValueError, match=r"trained with other settings \(lr\)"):
+        train(VAEExperiment(config(tmp_path, lr=0.1)), 2, tmp_path, resume=True, progress=False)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered")  # NumPy's own note on the NaN we inject
+def test_a_nan_stops_training_saying_where_and_what_to_try(tmp_path):
+    experiment = VAEExperiment(config(tmp_path))
+    step = experiment.train_step
+    calls = []
+
+    def poisoned_step(batch, epoch):
+        calls.append(1)
+        if len(calls) == 3:
+            experiment.model.to_mu.weight.data[0, 0] = np.nan
+        return step(batch, epoch)
+
+    experiment.train_step = poisoned_step
+    with pytest.raises(TrainingDiverged, match=r"vae-mlp-digits: .*non-finite.* at epoch 1, batch 3\. Try a lower learning rate"):
+        train(experiment, 2, tmp_path, progress=False)
+
+
+def test_a_nan_loss_stops_training_too(tmp_path):
+    experiment = VAEExperiment(config(tmp_path))
+    experiment.train_step = lambda batch, epoch: {"loss": float("inf")}
+    with pytest.raises(TrainingDiverged, match=r"loss became inf at epoch 1, batch 1\. Try a lower learning rate"):
+        train(experiment, 1, tmp_path, progress=False)
+
+
+def test_a_short_training_lowers_the_test_loss(tmp_path):
+    experiment = VAEExperiment(config(tmp_path))
+    before = experiment.evaluate()["test_elbo"]
+    history = train(experiment, 3, tmp_path, progress=False)
+    assert history[-1]["test_elbo"] > before + 3.0  # nats per image
+    assert {p.name for p in tmp_path.glob("*.png")} >= {"reconstructions.png", "samples.png", "elbo.png", "interpolation.png", "latent_means.png"}
+
+
+def test_a_two_dimensional_latent_draws_the_manifold(tmp_path):
+    train(VAEExperiment(config(tmp_path, latent=2)), 1, tmp_path, progress=False)
+    assert (tmp_path / "manifold.png").exists()
