@@ -72,3 +72,19 @@ def test_a_short_training_lowers_the_test_loss(tmp_path):
 def test_a_two_dimensional_latent_draws_the_manifold(tmp_path):
     train(VAEExperiment(config(tmp_path, latent=2)), 1, tmp_path, progress=False)
     assert (tmp_path / "manifold.png").exists()
+
+
+def test_kl_warmup_ramps_beta_linearly(tmp_path):
+    experiment = VAEExperiment(config(tmp_path, beta=2.0, warmup_epochs=4))
+    assert [experiment.beta(epoch) for epoch in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+
+
+def test_train_on_mnist_files_from_a_data_dir(tmp_path):
+    """The MNIST path end to end, on a tiny IDX set written for the test (no download)."""
+    from test_data import write_set
+
+    write_set(tmp_path / "data" / "mnist", n=40)
+    experiment = VAEExperiment(config(tmp_path / "run", data="mnist", data_dir=str(tmp_path / "data"), model="conv", hidden=[4, 8]))
+    assert experiment.train_x.shape == (40, 1, 28, 28) and experiment.test_x.shape == (3, 1, 28, 28)
+    history = train(experiment, 1, tmp_path / "run", progress=False)
+    assert np.isfinite(history[-1]["test_elbo"])
