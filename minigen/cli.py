@@ -1,6 +1,7 @@
 """The `minigen` command (also `python -m minigen`).
 
     minigen train vae [--model mlp|conv|cvae] [--data digits|mnist|fashion-mnist] ...
+    minigen train gan [--model mlp|dcgan|cgan|wgan-gp] [--data ring8|grid25|digits|mnist|fashion-mnist] ...
     minigen sample CHECKPOINT [--n 100] [--out FILE]
     minigen eval CHECKPOINT [--k 5000]
     minigen demo
@@ -92,15 +93,46 @@ def _train_vae(args) -> int:
     return 0
 
 
+def _train_gan(args) -> int:
+    import warnings
+
+    from .experiments.gan import GANExperiment, make_config
+    from .train import train
+
+    config = make_config(
+        model=args.model, data=args.data, data_dir=args.data_dir, latent=args.latent, hidden=args.hidden, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, d_steps=args.d_steps, loss=args.loss, label_smoothing=args.label_smoothing,
+        seed=args.seed, out=args.out,
+    )
+    experiment = GANExperiment(config)
+    sizes = f"G {experiment.G.num_parameters():,} and D {experiment.D.num_parameters():,} parameters"
+    print(f"training {experiment.name}: {sizes}, {config['epochs']} epochs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("once")  # the discriminator-wins advice once, not every epoch
+        history = train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet)
+    last, out = history[-1], Path(config["out"])
+    if experiment.toy:
+        print(f"modes covered: {last['modes_covered']}/{len(experiment.mixture.centers)}, high-quality samples: {last['high_quality']:.0%}")
+    else:
+        print(f"classifier FID {last['fid']:.2f}, {last['classes_above_5pct']} of 10 classes above 5%, inception score {last['inception_score']:.2f} "
+              f"(minigen eval gives the FID's real-vs-real floor and noise baseline)")
+    print(f"pictures: {', '.join(sorted(p.name for p in out.glob('*.png')) + sorted(p.name for p in out.glob('*.gif')))} in {out}/")
+    print(f"metrics:  {out / 'metrics.csv'}")
+    print(f"checkpoint: {out / 'checkpoint.npz'} (minigen sample / minigen eval take it)")
+    return 0
+
+
 def _load_experiment(path):
+    from .experiments.gan import GANExperiment
     from .experiments.vae import VAEExperiment
     from .serialization import load
 
     checkpoint = load(path)
     config = checkpoint["config"]
-    if config.get("family") != "vae":
+    families = {"vae": VAEExperiment, "gan": GANExperiment}
+    if config.get("family") not in families:
         raise SystemExit(f"minigen: {path} holds a {config.get('family')!r} run, which this command does not know")
-    experiment = VAEExperiment(config)
+    experiment = families[config["family"]](config)
     experiment.load_state_dict(checkpoint["experiment"])
     return experiment, checkpoint
 
@@ -111,8 +143,16 @@ def _sample(args) -> int:
 
     experiment, _ = _load_experiment(args.checkpoint)
     labels = np.arange(args.n) % 10 if experiment.conditional else None
-    images = experiment.model.sample(args.n, labels, generator=Generator(args.seed))
     out = Path(args.out or Path(args.checkpoint).with_name("samples_from_checkpoint.png"))
+    if experiment.config["family"] == "vae":
+        images = experiment.model.sample(args.n, labels, generator=Generator(args.seed))
+    elif experiment.toy:
+        points = experiment.generate(args.n, generator=Generator(args.seed))
+        plots.save(plots.scatter_2d(experiment.mixture.sample(args.n, Generator(0))[0], points, experiment.mixture.centers, f"{args.n} samples"), out)
+        print(f"wrote {args.n} samples to {out}")
+        return 0
+    else:
+        images = experiment.generate(args.n, labels, generator=Generator(args.seed))
     plots.save(plots.image_grid(images, columns=10, title=f"{args.n} samples"), out)
     print(f"wrote {args.n} samples to {out}")
     return 0
@@ -120,12 +160,37 @@ def _sample(args) -> int:
 
 def _eval(args) -> int:
     experiment, checkpoint = _load_experiment(args.checkpoint)
+    if experiment.config["family"] == "gan":
+        return _eval_gan(experiment, checkpoint, args)
     evaluation = experiment.evaluate()
     print(f"{experiment.name} after {checkpoint['epoch']} epochs, on {len(experiment.test_x):,} test images:")
     print(f"  test ELBO       {evaluation['test_elbo']:9.2f} nats per image "
           f"(reconstruction {evaluation['test_reconstruction']:.2f}, KL {evaluation['test_kl']:.2f})")
     print(f"  L_{args.k:<12} {experiment.log_likelihood(k=args.k):9.2f} nats per image (importance-weighted estimate of log p(x))")
     print(f"  active units    {evaluation['active_units']} of {experiment.config['latent']}")
+    return 0
+
+
+def _eval_gan(experiment, checkpoint, args) -> int:
+    from . import metrics
+
+    print(f"{experiment.name} after {checkpoint['epoch']} epochs:")
+    if experiment.toy:
+        found = metrics.mode_metrics(experiment.generate(2500), experiment.mixture.centers, experiment.mixture.std)
+        print(f"modes covered: {found['modes_covered']}/{found['modes']}")
+        print(f"high-quality samples: {found['high_quality']:.0%} (within 3 standard deviations of a mode; 2,500 samples)")
+        return 0
+    labels = np.arange(args.n_samples) % 10 if experiment.conditional else None
+    generated = experiment.generate(args.n_samples, labels)
+    found = metrics.image_metrics(experiment.classifier, generated, experiment.train_unit, experiment.test_unit)
+    print(f"  classifier FID      {found['fid']:8.2f}   (real-vs-real floor {found['fid_real_vs_real']:.2f}, uniform noise {found['fid_noise']:.2f};"
+          f" features of a classifier with {experiment.classifier_accuracy:.1%} test accuracy)")
+    print(f"  classes above 5%    {found['classes_above_5pct']:8d}   (histogram {found['class_histogram']}, KL to uniform {found['kl_to_uniform']:.3f})")
+    print(f"  inception score     {found['inception_score']:8.2f}   (the classifier's; at most 10)")
+    n = min(len(experiment.test_unit), 1000)
+    validation, test = experiment.train_unit[:n], experiment.test_unit
+    parzen, sigma = metrics.parzen_log_likelihood(generated, validation, test)
+    print(f"  Parzen window       {parzen:8.2f}   nats per image (sigma {sigma:.3f}; historical: a poor estimate in high dimensions)")
     return 0
 
 
@@ -152,6 +217,23 @@ def main(argv: list[str] | None = None) -> int:
     vae.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     vae.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    gan = families.add_parser("gan", help="a generative adversarial network (defaults: MLP GAN on the ring of 8 Gaussians)")
+    gan.add_argument("--model", choices=["mlp", "dcgan", "cgan", "wgan-gp"], default="mlp")
+    gan.add_argument("--data", choices=["ring8", "grid25", "digits", "mnist", "fashion-mnist"], default="ring8")
+    gan.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
+    gan.add_argument("--latent", type=int, help="size of z")
+    gan.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (MLP) or the base channel count (DCGAN)")
+    gan.add_argument("--epochs", type=int)
+    gan.add_argument("--batch-size", type=int)
+    gan.add_argument("--lr", type=float, help="Adam's learning rate for both networks")
+    gan.add_argument("--d-steps", type=int, help="discriminator steps per generator step (default 1; 5 for wgan-gp)")
+    gan.add_argument("--loss", choices=["non-saturating", "minimax"], default="non-saturating", help="the generator's loss")
+    gan.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real targets 1 - s")
+    gan.add_argument("--seed", type=int, default=0)
+    gan.add_argument("--out", default="runs/gan")
+    gan.add_argument("--resume", action="store_true")
+    gan.add_argument("--quiet", action="store_true")
+
     sample = commands.add_parser("sample", help="draw samples from a trained model's checkpoint")
     sample.add_argument("checkpoint")
     sample.add_argument("--n", type=int, default=100)
@@ -160,7 +242,8 @@ def main(argv: list[str] | None = None) -> int:
 
     evaluate = commands.add_parser("eval", help="evaluate a trained model's checkpoint on its test set")
     evaluate.add_argument("checkpoint")
-    evaluate.add_argument("--k", type=int, default=5000, help="importance samples for L_k")
+    evaluate.add_argument("--k", type=int, default=5000, help="VAE: importance samples for L_k")
+    evaluate.add_argument("--n-samples", type=int, default=2000, help="GAN: generated images for the metrics")
 
     demo_parser = commands.add_parser("demo", help="train a tiny network with the bare autograd engine")
     demo_parser.add_argument("--steps", type=int, default=500)
@@ -168,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     if args.command == "train":
-        return _train_vae(args)
+        return _train_vae(args) if args.family == "vae" else _train_gan(args)
     if args.command == "sample":
         return _sample(args)
     if args.command == "eval":

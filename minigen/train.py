@@ -89,6 +89,7 @@ def train(experiment: Experiment, epochs: int, out, resume: bool = False, progre
     for epoch in epoch_bar:
         began = time.perf_counter()
         totals: dict[str, float] = {}
+        seen: dict[str, int] = {}  # a metric may be reported on some steps only (the GAN's g_loss)
         batches = tqdm(experiment.batches(), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, disable=not progress)
         count = 0
         for count, batch in enumerate(batches, start=1):
@@ -99,8 +100,9 @@ def train(experiment: Experiment, epochs: int, out, resume: bool = False, progre
             _check_finite(experiment.name, metrics, epoch, count - 1, experiment.divergence_hint)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
-            batches.set_postfix(loss=f"{totals['loss'] / count:.4g}", refresh=False)
-        row = {"epoch": epoch + 1, **{f"train_{k}": v / max(count, 1) for k, v in totals.items()}}
+                seen[key] = seen.get(key, 0) + 1
+            batches.set_postfix(loss=f"{totals['loss'] / seen['loss']:.4g}", refresh=False)
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / seen[k] for k, v in totals.items()}}
         evaluation = experiment.evaluate(epoch)
         _check_finite(experiment.name, evaluation, epoch, None, experiment.divergence_hint)
         row.update(evaluation)

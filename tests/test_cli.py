@@ -39,3 +39,23 @@ def test_train_vae_conditional_and_conv_models_run(tmp_path):
     for model in ("cvae", "conv"):
         assert main(["train", "vae", "--model", model, "--epochs", "1", "--out", str(tmp_path / model), "--quiet"]) == 0
         assert (tmp_path / model / "samples.png").exists()
+
+
+def test_train_gan_on_the_ring_then_eval_and_sample(tmp_path, capsys):
+    out = tmp_path / "gan"
+    assert main(["train", "gan", "--epochs", "2", "--hidden", "16", "16", "--out", str(out), "--quiet"]) == 0
+    assert "modes covered:" in capsys.readouterr().out
+    assert main(["eval", str(out / "checkpoint.npz")]) == 0
+    printed = capsys.readouterr().out
+    assert "modes covered: " in printed and "high-quality samples: " in printed
+    assert main(["sample", str(out / "checkpoint.npz"), "--n", "50", "--out", str(tmp_path / "points.png")]) == 0
+
+
+def test_eval_of_an_image_gan_prints_fid_beside_its_floor_and_baseline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
+    out = tmp_path / "dcgan"
+    assert main(["train", "gan", "--model", "dcgan", "--data", "digits", "--epochs", "1", "--hidden", "8", "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "checkpoint.npz"), "--n-samples", "300"]) == 0
+    printed = capsys.readouterr().out
+    assert "classifier FID" in printed and "real-vs-real floor" in printed and "uniform noise" in printed and "Parzen" in printed

@@ -1,0 +1,127 @@
+"""GANs: the optimal discriminator, which step moves what, the gradient penalty's second
+derivatives, and a short run that must find the modes of the ring."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+import minigen as mg
+from minigen import functional as F
+from minigen import optim
+from minigen.experiments.gan import GANExperiment, make_config
+from minigen.models.gan import DCGANDiscriminator, MLPDiscriminator, discriminator_loss, generator_loss, gradient_penalty
+from minigen.train import train
+
+
+def test_the_trained_discriminator_approaches_the_optimal_one():
+    """On 1-D data with a fixed generator, D(x) -> p_data(x) / (p_data(x) + p_g(x))."""
+    mg.manual_seed(0)
+    rng = np.random.default_rng(0)
+    D = MLPDiscriminator((1,), hidden=(32, 32))
+    opt = optim.Adam(D.parameters(), lr=3e-3)
+    for _ in range(1500):
+        real = rng.normal(0.0, 1.0, (256, 1)).astype(np.float32)  # p_data = N(0, 1)
+        fake = rng.normal(1.5, 0.5, (256, 1)).astype(np.float32)  # p_g = N(1.5, 0.5^2), held fixed
+        loss = discriminator_loss(D(mg.Tensor(real)), D(mg.Tensor(fake)))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    x = np.linspace(-1.5, 2.5, 41, dtype=np.float32)[:, None]
+    p = np.exp(-0.5 * x[:, 0] ** 2) / np.sqrt(2 * np.pi)
+    q = np.exp(-0.5 * ((x[:, 0] - 1.5) / 0.5) ** 2) / (0.5 * np.sqrt(2 * np.pi))
+    with mg.no_grad():
+        d = F.sigmoid(D(mg.Tensor(x))).data
+    assert np.abs(d - p / (p + q)).max() < 0.08
+
+
+def test_the_minimax_loss_saturates_where_the_non_saturating_one_does_not():
+    """When D confidently rejects the samples (logit -6), the minimax loss barely moves G."""
+    logits = mg.Tensor(np.full(4, -6.0), requires_grad=True)
+    (minimax,) = mg.grad(generator_loss(logits, "minimax"), logits)
+    (non_saturating,) = mg.grad(generator_loss(logits, "non-saturating"), logits)
+    assert np.abs(minimax.data).max() < 0.001 < 0.2 < np.abs(non_saturating.data).min()
+
+
+def _toy(tmp_path, **changes):
+    settings = dict(model="mlp", data="ring8", out=str(tmp_path), epochs=1, hidden=[16, 16])
+    return GANExperiment(make_config(**{**settings, **changes}))
+
+
+def _parameters(module):
+    return {name: p.data.copy() for name, p in module.named_parameters()}
+
+
+def _same(before, module):
+    return all(np.array_equal(before[name], p.data) for name, p in module.named_parameters())
+
+
+@pytest.mark.parametrize("changes", [{}, {"model": "wgan-gp"}])
+def test_the_d_step_moves_only_d_and_the_g_step_only_g(tmp_path, changes):
+    experiment = _toy(tmp_path, **changes)
+    real = mg.Tensor(experiment.mixture.sample(32, mg.Generator(0))[0])
+    g_before, d_before = _parameters(experiment.G), _parameters(experiment.D)
+    experiment.discriminator_step(real)
+    assert _same(g_before, experiment.G) and not _same(d_before, experiment.D)
+    g_before, d_before = _parameters(experiment.G), _parameters(experiment.D)
+    experiment.generator_step(32)
+    assert _same(d_before, experiment.D) and not _same(g_before, experiment.G)
+
+
+def test_wgan_gp_penalty_gradgradchecks_through_a_conv_critic():
+    mg.manual_seed(1)
+    critic = DCGANDiscriminator((1, 4, 4), channels=2, batch_norm=False)
+    for p in critic.parameters():
+        p.data = p.data.astype(np.float64)
+    slots = [(module, name) for _, module in critic.named_modules() for name, p in module._parameters.items() if p is not None]
+    rng = np.random.default_rng(2)
+    real, fake = rng.standard_normal((2, 1, 4, 4)), rng.standard_normal((2, 1, 4, 4))
+
+    def penalty(*parameters):
+        for (module, name), value in zip(slots, parameters):
+            module._parameters[name] = value
+        return gradient_penalty(critic, real, mg.Tensor(fake), generator=mg.Generator(3))
+
+    assert mg.gradcheck(penalty, [module._parameters[name].data.copy() for module, name in slots], name="gradient penalty")
+
+
+def test_a_short_seeded_mlp_gan_finds_the_modes_of_the_ring(tmp_path):
+    experiment = GANExperiment(make_config(model="mlp", data="ring8", epochs=20, out=str(tmp_path)))
+    history = train(experiment, 20, tmp_path, progress=False)
+    assert history[-1]["modes_covered"] >= 7
+    assert (tmp_path / "training.gif").exists() and (tmp_path / "samples.png").exists()
+
+
+def test_a_winning_discriminator_gets_a_warning_with_advice(tmp_path):
+    experiment = _toy(tmp_path)
+    with pytest.warns(RuntimeWarning, match="label smoothing"):
+        experiment.after_epoch(0, [{"epoch": 1, "train_d_loss": 0.001}])
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    straight = _toy(tmp_path / "a", epochs=2)
+    train(straight, 2, tmp_path / "a", progress=False)
+    first = _toy(tmp_path / "b", epochs=2)
+    train(first, 1, tmp_path / "b", progress=False)
+    resumed = _toy(tmp_path / "b", epochs=2)
+    train(resumed, 2, tmp_path / "b", resume=True, progress=False)
+    for key, value in straight.G.state_dict().items():
+        np.testing.assert_array_equal(resumed.G.state_dict()[key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("model", ["dcgan", "cgan", "wgan-gp", "mlp"])
+def test_image_models_train_and_evaluate_on_the_digits(tmp_path, monkeypatch, model):
+    monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))  # the cached classifier goes here
+    experiment = GANExperiment(make_config(model=model, data="digits", epochs=1, hidden=[8] if model in ("dcgan", "wgan-gp") else [32, 32],
+                                           out=str(tmp_path / "run")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = train(experiment, 1, tmp_path / "run", progress=False)
+    assert np.isfinite(history[-1]["fid"]) and 1 <= history[-1]["classes_above_5pct"] <= 10
+    assert (tmp_path / "run" / "samples" / "epoch_001.png").exists()
+    assert (tmp_path / "data" / "classifiers").exists()
+
+
+def test_toys_refuse_image_models():
+    with pytest.raises(ValueError, match="--model dcgan needs images"):
+        make_config(model="dcgan", data="ring8")
