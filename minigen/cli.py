@@ -168,7 +168,25 @@ def _eval(args) -> int:
           f"(reconstruction {evaluation['test_reconstruction']:.2f}, KL {evaluation['test_kl']:.2f})")
     print(f"  L_{args.k:<12} {experiment.log_likelihood(k=args.k):9.2f} nats per image (importance-weighted estimate of log p(x))")
     print(f"  active units    {evaluation['active_units']} of {experiment.config['latent']}")
+    _print_sample_metrics(experiment, args)
     return 0
+
+
+def _print_sample_metrics(experiment, args) -> None:
+    """The GANs' image metrics on the VAE's samples, so the two families compare."""
+    from . import metrics
+    from .random import Generator
+
+    classifier, accuracy = metrics.cached_classifier(
+        experiment.config["data"], experiment.train_x, experiment.train_y, experiment.test_gray, experiment.test_y,
+        root=experiment.config["data_dir"])
+    labels = np.arange(args.n_samples) % 10 if experiment.conditional else None
+    samples = experiment.model.sample(args.n_samples, labels, generator=Generator(experiment.config["seed"] + 7))
+    found = metrics.image_metrics(classifier, samples, experiment.train_x, experiment.test_gray)
+    print(f"  samples (the decoder's mean images), as the GANs are measured:")
+    print(f"    classifier FID    {found['fid']:8.2f}   (real-vs-real floor {found['fid_real_vs_real']:.2f}, uniform noise {found['fid_noise']:.2f};"
+          f" classifier test accuracy {accuracy:.1%})")
+    print(f"    classes above 5%  {found['classes_above_5pct']:8d}   inception score {found['inception_score']:.2f}")
 
 
 def _eval_gan(experiment, checkpoint, args) -> int:
@@ -243,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     evaluate = commands.add_parser("eval", help="evaluate a trained model's checkpoint on its test set")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--k", type=int, default=5000, help="VAE: importance samples for L_k")
-    evaluate.add_argument("--n-samples", type=int, default=2000, help="GAN: generated images for the metrics")
+    evaluate.add_argument("--n-samples", type=int, default=2000, help="generated images for the image metrics")
 
     demo_parser = commands.add_parser("demo", help="train a tiny network with the bare autograd engine")
     demo_parser.add_argument("--steps", type=int, default=500)

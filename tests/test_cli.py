@@ -23,16 +23,17 @@ def test_python_dash_m_minigen_is_the_same_command():
     assert "loss fell from" in result.stdout
 
 
-def test_train_vae_then_sample_and_eval(tmp_path, capsys):
+def test_train_vae_then_sample_and_eval(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))  # the metrics' classifier is cached here
     out = tmp_path / "run"
     assert main(["train", "vae", "--epochs", "2", "--hidden", "32", "--latent", "2", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "test ELBO" in printed and f"in {out}/" in printed and "manifold.png" in printed
     assert main(["sample", str(out / "checkpoint.npz"), "--n", "20", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").exists()
-    assert main(["eval", str(out / "checkpoint.npz"), "--k", "20"]) == 0
+    assert main(["eval", str(out / "checkpoint.npz"), "--k", "20", "--n-samples", "300"]) == 0
     printed = capsys.readouterr().out
-    assert "L_20" in printed and "test ELBO" in printed
+    assert "L_20" in printed and "test ELBO" in printed and "as the GANs are measured" in printed and "classifier FID" in printed
 
 
 def test_train_vae_conditional_and_conv_models_run(tmp_path):
