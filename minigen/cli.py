@@ -4,6 +4,7 @@
     minigen train gan [--model mlp|dcgan|cgan|wgan-gp] [--data ring8|grid25|digits|mnist|fashion-mnist] ...
     minigen sample CHECKPOINT [--n 100] [--out FILE]
     minigen eval CHECKPOINT [--k 5000]
+    minigen exercises build [--out DIR]
     minigen demo
 
 `minigen train vae` with no options trains the MLP VAE on the bundled 8x8 digits in a few
@@ -212,6 +213,17 @@ def _eval_gan(experiment, checkpoint, args) -> int:
     return 0
 
 
+def _build_exercises(args) -> int:
+    from .exercises.build import build, notebook_sources
+
+    source = Path(args.notebooks) if args.notebooks else Path(__file__).resolve().parent.parent / "notebooks"
+    if not notebook_sources(source):
+        raise SystemExit(f"minigen exercises build: no notebooks (NN_name.py) in {source}; pass --notebooks DIR")
+    written = build(source, args.out)
+    print(f"wrote {len(written) // 2} student notebooks to {args.out}/ (solutions replaced by NotImplementedError)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="minigen", description="Generative image models from scratch, in NumPy.")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -263,6 +275,12 @@ def main(argv: list[str] | None = None) -> int:
     evaluate.add_argument("--k", type=int, default=5000, help="VAE: importance samples for L_k")
     evaluate.add_argument("--n-samples", type=int, default=2000, help="generated images for the image metrics")
 
+    exercises = commands.add_parser("exercises", help="the notebooks' exercises")
+    exercise_commands = exercises.add_subparsers(dest="action", metavar="ACTION", required=True)
+    build_parser = exercise_commands.add_parser("build", help="write the student versions of the notebooks")
+    build_parser.add_argument("--out", default="student-notebooks", help="folder for the student notebooks (.py and .ipynb)")
+    build_parser.add_argument("--notebooks", default=None, help="the solution notebooks (default: the repository's notebooks/)")
+
     demo_parser = commands.add_parser("demo", help="train a tiny network with the bare autograd engine")
     demo_parser.add_argument("--steps", type=int, default=500)
     demo_parser.add_argument("--seed", type=int, default=0)
@@ -274,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         return _sample(args)
     if args.command == "eval":
         return _eval(args)
+    if args.command == "exercises":
+        return _build_exercises(args)
     if args.command == "demo":
         losses = demo(steps=args.steps, seed=args.seed)
         print(f"loss fell from {losses[0]:.4f} to {losses[-1]:.4f} in {len(losses)} steps")

@@ -88,7 +88,8 @@ def _analytical_jacobians(fn, inputs: list[Tensor]) -> list[np.ndarray]:
     return [np.array(r, dtype=np.float64).reshape(n_out, x.size) for r, x in zip(rows, inputs)]
 
 
-def _describe_ratio(analytical: float, numerical: float) -> str:
+def describe_ratio(analytical: float, numerical: float) -> str:
+    """How two values compare, in words a student can act on ("off by a factor 2")."""
     if numerical == 0:
         return "the numerical derivative is 0"
     if analytical == 0:
@@ -148,7 +149,7 @@ def gradcheck(
         raise GradcheckError(
             f"{label}: gradient wrong for input {k} (shape {x.shape}) at index {_unravel(in_j, x.shape)}, "
             f"output index {_output_index(int(out_i), output_shapes)}: analytical {av:.6g}, numerical {nv:.6g} "
-            f"({_describe_ratio(av, nv)}). {int(bad.sum())} of {bad.size} Jacobian entries differ "
+            f"({describe_ratio(av, nv)}). {int(bad.sum())} of {bad.size} Jacobian entries differ "
             f"(atol={atol:g}, rtol={rtol:g})."
         )
     return True
