@@ -55,7 +55,13 @@ def ones(*shape, dtype=_np.float32, requires_grad: bool = False) -> Tensor:
 
 
 __all__ = [
-    "Function", "GradcheckError", "Tensor", "broadcast_to", "clip", "concatenate", "enable_grad",
-    "Generator", "data", "functional", "grad", "load", "manual_seed", "nn", "optim", "rand", "randn", "save", "gradcheck", "gradgradcheck", "is_grad_enabled", "matmul", "maximum",
-    "minimum", "no_grad", "ones", "pad", "reshape", "stack", "tensor", "transpose", "where", "zeros",
+    # the engine
+    "Function", "GradcheckError", "Tensor", "broadcast_to", "clip", "concatenate", "enable_grad", "grad", "gradcheck",
+    "gradgradcheck", "is_grad_enabled", "matmul", "maximum", "minimum", "no_grad", "ones", "pad", "reshape", "stack",
+    "tensor", "transpose", "where", "zeros",
+    # randomness and checkpoints
+    "Generator", "load", "manual_seed", "rand", "randn", "save",
+    # the modules, bottom up (listed so that `pdoc minigen` documents every one)
+    "engine", "kernels", "functional", "nn", "optim", "data", "models", "experiments", "train", "metrics", "exercises",
+    "plots", "viz", "random", "serialization", "cli",
 ]

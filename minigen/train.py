@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .serialization import load, save
 

@@ -7,6 +7,7 @@ from .gradcheck import GradcheckError, gradcheck, gradgradcheck
 from .ops import broadcast_to, clip, concatenate, matmul, maximum, minimum, pad, reshape, stack, transpose, where
 
 __all__ = [
+    "tensor", "function", "ops", "gradcheck",  # the modules, to read (and for pdoc)
     "Function", "GradcheckError", "Tensor", "broadcast_to", "clip", "concatenate", "enable_grad",
     "grad", "gradcheck", "gradgradcheck", "is_grad_enabled", "matmul", "maximum", "minimum",
     "no_grad", "pad", "reshape", "stack", "transpose", "unbroadcast", "where",

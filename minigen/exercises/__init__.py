@@ -21,4 +21,4 @@ from __future__ import annotations
 
 from .checks import EXERCISES, ExerciseFailed, check
 
-__all__ = ["EXERCISES", "ExerciseFailed", "check"]
+__all__ = ["EXERCISES", "ExerciseFailed", "check", "checks", "build"]

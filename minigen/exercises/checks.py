@@ -118,3 +118,92 @@ def _central_difference(fn):
         if 1e-7 < error < 1e-4:
             raise ExerciseFailed(f"central difference: largest error {error:.1e}, the size of eps: is it a one-sided difference (f(x + eps) - f(x)) / eps?")
     _compare("central difference", got, expected, rtol=1e-7, atol=1e-8)
+
+
+# --- notebook 3: convolution -------------------------------------------------------------------
+
+
+@exercise("ex03_im2col", "return the (C*kh*kw, N*H_out*W_out) matrix whose column (n, h, w) is the receptive field of output pixel (h, w) of image n")
+def _im2col(fn):
+    from ..kernels.conv import conv_output_size, im2col
+
+    rng = np.random.default_rng(0)
+    for shape, kernel, stride, padding in [((1, 1, 4, 4), (2, 2), 1, 0), ((2, 3, 5, 6), (3, 2), 2, 1), ((1, 2, 3, 3), (3, 3), 1, 1)]:
+        x = rng.standard_normal(shape)
+        out_hw = tuple(conv_output_size(shape[2 + a], kernel[a], stride, padding, 1) for a in (0, 1))
+        expected = im2col(x, kernel, (stride, stride), (padding, padding), (1, 1), out_hw)
+        _compare(f"im2col of an image {shape} with kernel {kernel}, stride {stride}, padding {padding}", fn(x, kernel, stride, padding), expected)
+
+
+# --- notebook 4: the VAE -----------------------------------------------------------------------
+
+
+@exercise("ex04_reparameterize", "return z = mu + sigma * eps, with sigma computed from the log-variance logvar")
+def _reparameterize(fn):
+    mu, logvar, eps = np.array([[0.5, -1.0]]), np.array([[0.0, -2.0]]), np.array([[1.5, -0.5]])
+    got = fn(mu, logvar, eps)
+    if np.allclose(got, mu + np.exp(logvar) * eps):
+        raise ExerciseFailed("reparameterize: used exp(logvar), the variance; the standard deviation is exp(logvar / 2)")
+    _compare("reparameterize", got, mu + np.exp(0.5 * logvar) * eps)
+
+
+@exercise("ex04_elbo", "return each image's ELBO in nats: log p(x|z) (Bernoulli, summed over pixels) minus the closed-form KL (summed over latent dimensions)")
+def _elbo(fn):
+    rng = np.random.default_rng(1)
+    x = (rng.random((3, 6)) < 0.4).astype(np.float64)
+    logits, mu, logvar = rng.standard_normal((3, 6)) * 2, rng.standard_normal((3, 2)), rng.standard_normal((3, 2)) * 0.5
+    log_px = -(np.logaddexp(0, logits) - logits * x).sum(axis=1)
+    kl = 0.5 * (mu**2 + np.exp(logvar) - 1 - logvar).sum(axis=1)
+    got = np.asarray(fn(x, logits, mu, logvar), dtype=np.float64)
+    if got.shape == () or got.shape == (1,):
+        raise ExerciseFailed(f"elbo: returned one number; return one ELBO per image, shape {log_px.shape}")
+    if np.allclose(got, log_px + kl):
+        raise ExerciseFailed("elbo: the KL is added; the ELBO subtracts it (log p(x|z) - KL)")
+    if np.allclose(got, log_px - kl.mean()) or np.allclose(got, log_px.mean() - kl):
+        raise ExerciseFailed("elbo: averaged over the batch somewhere; every term here is per image")
+    _compare("elbo", got, log_px - kl, rtol=1e-6)
+
+
+# --- notebook 5: the GAN -----------------------------------------------------------------------
+
+
+@exercise("ex05_discriminator_loss", "return -(mean log D(x) + mean log(1 - D(G(z)))) from the discriminator's logits, stably")
+def _discriminator_loss(fn):
+    real, fake = np.array([2.0, -1.0, 40.0, 0.3]), np.array([-3.0, 0.5, -50.0, 1.0])
+    expected = np.mean(np.logaddexp(0, -real)) + np.mean(np.logaddexp(0, fake))
+    got = float(np.asarray(fn(real, fake)))
+    if not np.isfinite(got):
+        raise ExerciseFailed("discriminator loss: not finite for a logit of 40 or -50: use softplus / logaddexp, not log(sigmoid(x))")
+    _compare("discriminator loss", got, expected)
+
+
+@exercise("ex05_generator_loss", "return the non-saturating generator loss -mean log D(G(z)) from the logits D gives the generated samples")
+def _generator_loss(fn):
+    fake = np.array([-3.0, 0.5, -50.0, 1.0])
+    got = float(np.asarray(fn(fake)))
+    minimax = -np.mean(np.logaddexp(0, fake))
+    if np.isclose(got, minimax):
+        raise ExerciseFailed("generator loss: this is the minimax (saturating) loss mean log(1 - D(G(z))); the non-saturating one is -mean log D(G(z))")
+    _compare("generator loss", got, np.mean(np.logaddexp(0, -fake)))
+
+
+# --- notebook 7: WGAN-GP -----------------------------------------------------------------------
+
+
+@exercise("ex07_gradient_penalty", "return weight * mean over examples of (||d critic / d x_hat|| - 1)^2 at x_hat = eps * real + (1 - eps) * fake, keeping the graph (create_graph=True)")
+def _gradient_penalty(fn):
+    from .. import nn
+    from ..engine.tensor import Tensor
+    from ..models.gan import gradient_penalty
+    from ..random import manual_seed
+
+    manual_seed(0)
+    critic = nn.Sequential(nn.Flatten(), nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1), nn.Flatten(0))
+    rng = np.random.default_rng(2)
+    real, fake = rng.standard_normal((5, 1, 2, 2)).astype(np.float32), rng.standard_normal((5, 1, 2, 2)).astype(np.float32)
+    eps = rng.random((5, 1, 1, 1)).astype(np.float32)
+    expected = gradient_penalty(critic, real, Tensor(fake), weight=10.0, eps=eps)
+    got = fn(critic, Tensor(real), Tensor(fake), eps, 10.0)
+    if not isinstance(got, Tensor) or not got.requires_grad:
+        raise ExerciseFailed("gradient penalty: return a Tensor that is part of the graph: take the gradient with create_graph=True, so the critic's parameters get gradients from the penalty")
+    _compare("gradient penalty", got.data, expected.data, rtol=1e-4, atol=1e-6)

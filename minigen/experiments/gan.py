@@ -63,7 +63,7 @@ def make_config(model: str = "mlp", data: str = "ring8", data_dir=None, latent=N
         "family": "gan", "model": model, "data": data, "data_dir": None if data_dir is None else str(data_dir),
         "latent": int(latent or defaults["latent"]), "hidden": list(hidden or defaults["hidden"]),
         "epochs": int(epochs or defaults["epochs"]), "batch_size": int(batch_size or defaults["batch_size"]),
-        "lr": float(lr or defaults["lr"]), "betas": list(defaults["betas"]),
+        "lr": float(lr or defaults["lr"]), "betas": list(DEFAULTS["wgan-gp"]["betas"] if model == "wgan-gp" else defaults["betas"]),
         "lr_decay": float(lr_decay or defaults.get("lr_decay", 1.0)),
         "d_steps": int(d_steps or (5 if model == "wgan-gp" else 1)), "loss": loss,
         "label_smoothing": float(label_smoothing), "seed": int(seed), "out": str(out),

@@ -66,11 +66,12 @@ def generator_loss(fake_logits: Tensor, kind: str = "non-saturating") -> Tensor:
 
 
 def gradient_penalty(critic, real: Tensor, fake: Tensor, labels=None, weight: float = 10.0,
-                     generator: Generator | None = None) -> Tensor:
+                     generator: Generator | None = None, eps=None) -> Tensor:
     r"""$\lambda\, \mathbb E_{\hat x}[(\|\nabla_{\hat x} f(\hat x)\|_2 - 1)^2]$ with $\hat x = \epsilon x + (1 - \epsilon) \tilde x$,
-    one $\epsilon \sim U[0, 1]$ per example (Gulrajani et al., 2017)."""
+    one $\epsilon \sim U[0, 1]$ per example (Gulrajani et al., 2017); `eps` fixes them."""
     real = real if isinstance(real, Tensor) else Tensor(real)
-    eps = rng(generator).random((real.shape[0],) + (1,) * (real.ndim - 1)).astype(real.dtype)
+    if eps is None:
+        eps = rng(generator).random((real.shape[0],) + (1,) * (real.ndim - 1)).astype(real.dtype)
     between = Tensor(eps * real.data + (1 - eps) * fake.data, requires_grad=True)
     scores = critic(between) if labels is None else critic(between, labels)
     (slope,) = grad(scores.sum(), between, create_graph=True)  # the critic's gradient, itself differentiable

@@ -24,6 +24,7 @@ from .layers import (
 from .module import Module, Parameter
 
 __all__ = [
+    "module", "layers",  # the modules
     "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
     "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "Unflatten",
     "functional", "init",

@@ -1,0 +1,169 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 3. Convolution, from loops to Numba
+#
+# A convolution layer slides a small kernel over an image. Written as loops it is six lines
+# and hopelessly slow in Python; written as *im2col* plus one matrix product it runs at a good
+# fraction of the machine's speed. This notebook goes from one to the other, shows why the
+# gradient of a convolution is a *transposed* convolution, and measures the speed-ups here.
+
+# %%
+import time
+
+import numpy as np
+from matplotlib.figure import Figure
+
+import minigen as mg
+from minigen import functional as F
+from minigen.exercises import check
+from minigen.kernels import conv as K
+
+# %% [markdown]
+# ## The definition, as loops
+#
+# For an image $x$ of shape (N, C, H, W) and a weight $W$ of shape (O, C, $k_h$, $k_w$), with
+# stride $s$ and zero padding $p$:
+#
+# $$y_{n,o,h,w} = \sum_{c,i,j} W_{o,c,i,j}\; x^{\text{pad}}_{n,\,c,\,h s + i,\,w s + j},
+# \qquad H_\text{out} = \left\lfloor \frac{H + 2p - k_h}{s} \right\rfloor + 1.$$
+
+# %%
+def conv2d_loops(x, w, stride=1, padding=0):
+    n_images, channels, height, width = x.shape
+    out_channels, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out_h, out_w = (height + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1
+    y = np.zeros((n_images, out_channels, out_h, out_w))
+    for n in range(n_images):
+        for o in range(out_channels):
+            for h in range(out_h):
+                for v in range(out_w):
+                    patch = xp[n, :, h * stride : h * stride + kh, v * stride : v * stride + kw]
+                    y[n, o, h, v] = np.sum(patch * w[o])
+    return y
+
+
+rng = np.random.default_rng(0)
+x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+print("loops agree with minigen:", np.allclose(conv2d_loops(x, w, 2, 1), F.conv2d(mg.Tensor(x), mg.Tensor(w), stride=2, padding=1).numpy()))
+
+# %% [markdown]
+# ## im2col: a convolution is a matrix product
+#
+# Copy the $C k_h k_w$ pixels under each output position into one column of a matrix. With
+# all columns side by side, for every image, the whole convolution is
+# `W.reshape(O, C*kh*kw) @ cols`: a single matrix product, which BLAS runs near the machine's
+# peak. minigen's layout: row $(c, i, j)$, column $(n, h, w)$, both in that order.
+#
+# **Exercise 3.1 (im2col).** Return `cols` of shape (C·kh·kw, N·H_out·W_out) for an image
+# batch `x`, a kernel size `(kh, kw)`, a stride and a padding. Hint: for fixed $(c, i, j)$,
+# the pixels for all output positions form one strided slice of the padded image.
+
+# %%
+def im2col(x, kernel, stride, padding):
+    ### BEGIN SOLUTION
+    n_images, channels, height, width = x.shape
+    kh, kw = kernel
+    out_h, out_w = (height + 2 * padding - kh) // stride + 1, (width + 2 * padding - kw) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    cols = np.zeros((channels * kh * kw, n_images * out_h * out_w))
+    for c in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                window = xp[:, c, i : i + stride * (out_h - 1) + 1 : stride, j : j + stride * (out_w - 1) + 1 : stride]
+                cols[(c * kh + i) * kw + j] = window.reshape(-1)
+    return cols
+    ### END SOLUTION
+
+
+# %%
+check("ex03_im2col", im2col)
+
+# %% [markdown]
+# With the columns, the convolution is one product and a reshape. minigen's fast version
+# (`minigen/kernels/conv.py`) does the copying in Numba and the product in NumPy's BLAS:
+
+# %%
+cols = K.im2col(x, (3, 3), (2, 2), (1, 1), (1, 1), (3, 3))
+y = (w.reshape(4, -1) @ cols).reshape(4, 2, 3, 3).transpose(1, 0, 2, 3)
+print("im2col + one matrix product agrees:", np.allclose(y, conv2d_loops(x, w, 2, 1)))
+
+# %% [markdown]
+# ## The gradient of a convolution is a transposed convolution
+#
+# A convolution is linear in $x$: $y = A x$ for some big sparse matrix $A$. The gradient with
+# respect to $x$ is $\bar x = A^\top \bar y$, the *adjoint*, which spreads every output
+# gradient back over the pixels it was computed from. That operation is the transposed
+# convolution (`conv_transpose2d`), and the defining identity of an adjoint holds:
+#
+# $$\langle \mathrm{conv}(x, W), y \rangle = \langle x, \mathrm{conv}^\top(y, W) \rangle.$$
+
+# %%
+y_probe = rng.standard_normal((2, 4, 3, 3))
+left = np.vdot(F.conv2d(mg.Tensor(x), mg.Tensor(w), stride=2, padding=1).numpy(), y_probe)
+right = np.vdot(x, F.conv_transpose2d(mg.Tensor(y_probe), mg.Tensor(w), stride=2, padding=1, output_padding=1).numpy())
+print(f"<conv(x, W), y> = {left:.10f}\n<x, conv^T(y, W)> = {right:.10f}")
+
+# %% [markdown]
+# That is how minigen writes the backward rule of `Conv2d` (`minigen/functional/layers.py`):
+# the input gradient is `ConvTranspose2d.apply(grad, weight, ...)`, and the weight gradient
+# is `Conv2dWeightGrad`, whose own gradients are again a convolution and a transposed one. So
+# gradients of gradients flow through convolutions too (notebook 7 needs that), and
+# `gradgradcheck` confirms it:
+
+# %%
+small_x, small_w = rng.standard_normal((1, 2, 4, 4)), rng.standard_normal((3, 2, 3, 3))
+print(mg.gradgradcheck(lambda a, b: F.conv2d(a, b, stride=2, padding=1), [small_x, small_w]))
+
+# %% [markdown]
+# ## How much faster
+#
+# The same convolution (a batch of 8 images of 4 channels, 8 output channels, 3x3 kernel)
+# three ways, timed here, now: the loops, the NumPy twin (an einsum per kernel offset, the
+# readable definition the tests compare against) and the Numba + BLAS kernel.
+
+# %%
+x, w = rng.standard_normal((8, 4, 16, 16)).astype(np.float32), rng.standard_normal((8, 4, 3, 3)).astype(np.float32)
+geometry, out_hw = ((1, 1), (1, 1), (1, 1)), (16, 16)
+ways = {
+    "Python loops": lambda: conv2d_loops(x, w, 1, 1),
+    "NumPy twin": lambda: K.conv2d_reference(x, w, None, *geometry, out_hw),
+    "Numba + BLAS": lambda: K.conv2d(x, w, None, *geometry, out_hw),
+}
+seconds = {}
+for name, run in ways.items():
+    run()  # warm up (and compile)
+    times = []
+    for _ in range(3 if name == "Python loops" else 20):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    seconds[name] = float(np.median(times))
+fig = Figure(figsize=(6, 3))
+ax = fig.add_subplot()
+ax.barh(list(seconds), [1e3 * s for s in seconds.values()])
+ax.set_xscale("log")
+ax.set_xlabel("milliseconds (median, log scale)")
+for i, s in enumerate(seconds.values()):
+    ax.text(1e3 * s, i, f"  {seconds['Python loops'] / s:,.0f}x", va="center")
+fig.tight_layout()
+fig
+
+# %% [markdown]
+# The factor printed beside each bar is its speed-up over the loops, measured on this
+# machine just now. `python benchmarks/kernels.py` measures the layers of a real DCGAN, against
+# PyTorch too; `benchmarks/README.md` explains where the remaining time goes.
+#
+# To explore further: run a kernel with `NUMBA_DISABLE_JIT=1` set before starting Python, and
+# step through `_im2col` in `minigen/kernels/conv.py` with a debugger: the same numbers, slowly.
