@@ -60,3 +60,11 @@ def test_eval_of_an_image_gan_prints_fid_beside_its_floor_and_baseline(tmp_path,
     assert main(["eval", str(out / "checkpoint.npz"), "--n-samples", "300"]) == 0
     printed = capsys.readouterr().out
     assert "classifier FID" in printed and "real-vs-real floor" in printed and "uniform noise" in printed and "Parzen" in printed
+
+
+def test_exercises_build_writes_student_notebooks(tmp_path, capsys):
+    assert main(["exercises", "build", "--out", str(tmp_path)]) == 0
+    assert "student notebooks" in capsys.readouterr().out
+    written = sorted(p.name for p in tmp_path.iterdir())
+    assert "01_autograd.py" in written and "01_autograd.ipynb" in written
+    assert "### BEGIN SOLUTION" not in (tmp_path / "04_vae.py").read_text()
