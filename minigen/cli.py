@@ -184,7 +184,7 @@ def _print_sample_metrics(experiment, args) -> None:
     labels = np.arange(args.n_samples) % 10 if experiment.conditional else None
     samples = experiment.model.sample(args.n_samples, labels, generator=Generator(experiment.config["seed"] + 7))
     found = metrics.image_metrics(classifier, samples, experiment.train_x, experiment.test_gray)
-    print(f"  samples (the decoder's mean images), as the GANs are measured:")
+    print("  samples (the decoder's mean images), as the GANs are measured:")
     print(f"    classifier FID    {found['fid']:8.2f}   (real-vs-real floor {found['fid_real_vs_real']:.2f}, uniform noise {found['fid_noise']:.2f};"
           f" classifier test accuracy {accuracy:.1%})")
     print(f"    classes above 5%  {found['classes_above_5pct']:8d}   inception score {found['inception_score']:.2f}")

@@ -24,7 +24,6 @@
 import numpy as np
 
 import minigen as mg
-from minigen import functional as F
 from minigen.exercises import check
 from minigen.viz import draw_graph
 

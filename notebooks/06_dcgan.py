@@ -26,9 +26,7 @@
 import warnings
 from pathlib import Path
 
-import numpy as np
 
-import minigen as mg
 from minigen import metrics, plots
 from minigen.data import data_root
 from minigen.experiments.gan import GANExperiment, make_config

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import metrics, optim, plots
-from ..data import grid25, ring8, to_symmetric
+from ..data import DataLoader, grid25, ring8, to_symmetric
 from ..engine.tensor import Tensor, no_grad
 from ..functional import sigmoid
 from ..models.gan import (
@@ -115,8 +115,6 @@ class GANExperiment:
         if self.toy:
             n = self.config["batch_size"]
             return [(self.mixture.sample(n, self.generator)[0], None) for _ in range(TOY_STEPS_PER_EPOCH)]
-        from ..data import DataLoader
-
         return DataLoader(self.train_x, self.train_y, batch_size=self.config["batch_size"], shuffle=True, drop_last=True,
                           generator=self.generator)
 
