@@ -323,6 +323,21 @@ def _np_reduce(loss, reduction):
     return {"mean": np.mean, "sum": np.sum, "none": lambda a: a}[reduction](loss)
 
 
+@st.composite
+def batch_norm_inputs(draw, dtype):
+    batch, channels = draw(st.integers(2, 3)), draw(st.integers(1, 3))
+    spatial = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+    x = draw(arrays((batch, channels, *spatial), dtype))
+    return [x, draw(arrays((channels,), dtype, 0.5, 2.0, stream=1)), draw(arrays((channels,), dtype, stream=2))], {}
+
+
+def _np_batch_norm(x, w, b):
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    x_hat = (x - x.mean(axis=axes, keepdims=True)) / np.sqrt(x.var(axis=axes, keepdims=True) + 1e-5)
+    return x_hat * w.reshape(shape) + b.reshape(shape)
+
+
 def _pairs(**params):
     """Normalise int-or-pair arguments the way minigen.functional does, for the references."""
     return {k: (v, v) if isinstance(v, int) else tuple(v) for k, v in params.items()}
@@ -446,4 +461,5 @@ REGISTRY = [
            lambda x, y, v, reduction: _np_reduce(0.5 * (np.log(v) + (x - y) ** 2 / v), reduction), loss_inputs(extra=(0.2, 2.0))),
     OpCase("kl_standard_normal", (), F.kl_standard_normal,
            lambda mu, logvar, reduction: _np_reduce(0.5 * (mu**2 + np.exp(logvar) - 1 - logvar), reduction), loss_inputs()),
+    OpCase("batch_norm", (L.BatchNorm,), F.batch_norm, _np_batch_norm, batch_norm_inputs),
 ]

@@ -2,7 +2,7 @@
 
 - `activations`: relu, leaky_relu, sigmoid, tanh, softplus, log_sigmoid, logsumexp,
   softmax, log_softmax;
-- `layers`: linear, conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d;
+- `layers`: linear, conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d, batch_norm;
 - `losses`: binary_cross_entropy_with_logits, binary_cross_entropy, mse_loss,
   cross_entropy, gaussian_nll_loss, kl_standard_normal.
 
@@ -12,7 +12,7 @@ concatenate, stack, pad, where.
 
 from ..engine.ops import concatenate, matmul, maximum, minimum, pad, stack, where
 from .activations import leaky_relu, log_sigmoid, log_softmax, logsumexp, relu, sigmoid, softmax, softplus, tanh
-from .layers import avg_pool2d, conv2d, conv_transpose2d, linear, upsample_nearest2d
+from .layers import avg_pool2d, batch_norm, batch_norm_statistics, conv2d, conv_transpose2d, linear, upsample_nearest2d
 from .losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -25,7 +25,7 @@ from .losses import (
 __all__ = [
     "activations", "layers", "losses",  # the modules
     "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax",
-    "linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d",
+    "linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm",
     "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "cross_entropy",
     "gaussian_nll_loss", "kl_standard_normal",
     "matmul", "maximum", "minimum", "concatenate", "stack", "pad", "where",

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 from numbers import Integral
 
+import numpy as np
+
 from ..engine.function import Function
-from ..engine.tensor import Tensor
+from ..engine.tensor import Tensor, is_grad_enabled
 from ..kernels import conv as conv_kernels
 from ..kernels import dense as dense_kernels
 from ..kernels import pool as pool_kernels
 
-__all__ = ["linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d"]
+__all__ = ["linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm"]
 
 
 # --- dense -----------------------------------------------------------------------------------
@@ -272,3 +274,67 @@ def upsample_nearest2d(x: Tensor, scale_factor=2) -> Tensor:
     op = "upsample_nearest2d"
     _check_image(op, x)
     return UpsampleNearest2d.apply(x, factor=_pair(scale_factor, "scale_factor", op, 1))
+
+
+# --- batch normalisation ---------------------------------------------------------------------
+
+
+class BatchNorm(Function):
+    r"""Batch normalisation with the batch's own statistics, per channel (axis 1):
+
+    $$\hat x = \frac{x - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}}, \qquad y = \gamma \hat x + \beta,$$
+
+    with $\mu_B, \sigma_B^2$ the mean and (biased) variance over the batch and spatial axes.
+    With $\bar{\hat x} = \gamma \bar y$ and $\langle\cdot\rangle$ the mean over those axes,
+    $\bar x = \frac{1}{\sqrt{\sigma_B^2 + \epsilon}}\big(\bar{\hat x} - \langle \bar{\hat x} \rangle
+    - \hat x \langle \bar{\hat x}\, \hat x \rangle\big)$, $\bar\gamma = \sum \bar y\, \hat x$, $\bar\beta = \sum \bar y$.
+
+    One operation instead of a dozen small ones (mean, subtract, variance, divide, ...), so a
+    training step makes fewer passes over the activations. When the backward pass is itself
+    being recorded (`create_graph=True`), the rule recomputes $\hat x$ from $x$ with
+    differentiable operations, so that second derivatives are right too.
+    """
+
+    name = "batch_norm"
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, var, eps):
+        ctx.axes, ctx.eps = (0,) + tuple(range(2, x.ndim)), eps
+        ctx.shape = (1, -1) + (1,) * (x.ndim - 2)
+        ctx.inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
+        ctx.x_hat = (x - mean) * ctx.inv_std
+        return ctx.x_hat * weight.reshape(ctx.shape) + bias.reshape(ctx.shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, _ = ctx.inputs
+        axes = ctx.axes
+        if is_grad_enabled():  # recording: x_hat as a differentiable function of x
+            centred = x - x.mean(axis=axes, keepdims=True)
+            inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + ctx.eps) ** -0.5
+            x_hat = centred * inv_std
+        else:
+            x_hat, inv_std = Tensor._make(ctx.x_hat, None), Tensor._make(ctx.inv_std, None)
+        grad_x_hat = grad * weight.reshape(ctx.shape)
+        grad_x = inv_std * (grad_x_hat - grad_x_hat.mean(axis=axes, keepdims=True) - x_hat * (grad_x_hat * x_hat).mean(axis=axes, keepdims=True))
+        return grad_x, (grad * x_hat).sum(axis=axes), grad.sum(axis=axes)
+
+
+def batch_norm_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The per-channel mean and biased variance over every axis but 1, with kept dimensions."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    return mean, (centred * centred).mean(axis=axes, keepdims=True)
+
+
+def batch_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5,
+               statistics: tuple[np.ndarray, np.ndarray] | None = None) -> Tensor:
+    """Normalise x (N, C, ...) per channel with its batch statistics (training-mode batch norm),
+    then scale by `weight` and shift by `bias` (each (C,), or None for 1 and 0). `statistics`
+    passes the (mean, variance) from `batch_norm_statistics(x.data)` when the caller needs them too."""
+    channels = x.shape[1]
+    weight = weight if weight is not None else Tensor._make(np.ones(channels, dtype=x.dtype), None)
+    bias = bias if bias is not None else Tensor._make(np.zeros(channels, dtype=x.dtype), None)
+    mean, var = statistics if statistics is not None else batch_norm_statistics(x.data)
+    return BatchNorm.apply(x, weight, bias, mean=mean, var=var, eps=eps)

@@ -132,17 +132,16 @@ class _BatchNorm(Module):
         if x.ndim not in self.expected_dims or x.shape[1] != self.num_features:
             raise ValueError(f"{name}({self.num_features}): expected input of {' or '.join(f'{d}' for d in self.expected_dims)} "
                              f"dimensions with {self.num_features} channels in axis 1, got shape {x.shape}")
-        axes = (0,) + tuple(range(2, x.ndim))
         shape = (1, self.num_features) + (1,) * (x.ndim - 2)
         if self.training or not self.track_running_stats:
             count = x.size // self.num_features
             if self.training and count < 2:
                 raise ValueError(f"{name}: training needs more than one value per channel to estimate a variance, got input of shape {x.shape}")
-            mean, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+            mean, var = F.batch_norm_statistics(x.data)
             if self.training and self.track_running_stats:
-                self._update_running_stats(mean.data.reshape(-1), var.data.reshape(-1) * count / (count - 1))
-        else:
-            mean, var = Tensor(self.running_mean.reshape(shape)), Tensor(self.running_var.reshape(shape))
+                self._update_running_stats(mean.reshape(-1), var.reshape(-1) * count / (count - 1))
+            return F.batch_norm(x, self.weight, self.bias, self.eps, statistics=(mean, var))
+        mean, var = Tensor(self.running_mean.reshape(shape)), Tensor(self.running_var.reshape(shape))
         x_hat = (x - mean) / (var + self.eps).sqrt()
         if not self.affine:
             return x_hat
