@@ -96,7 +96,8 @@ class GANExperiment:
                 self.G = DCGANGenerator(latent, shape, channels=hidden[0])
                 self.D = DCGANDiscriminator(shape, channels=hidden[0], batch_norm=not self.wgan)
                 if not self.wgan:
-                    dcgan_init_(self.G, self.generator), dcgan_init_(self.D, self.generator)
+                    dcgan_init_(self.G, self.generator)
+                    dcgan_init_(self.D, self.generator)
             else:
                 self.G = MLPGenerator(latent, shape, hidden, output="tanh", num_classes=classes)
                 self.D = MLPDiscriminator(shape, hidden[::-1], num_classes=classes)
@@ -107,7 +108,7 @@ class GANExperiment:
         self.d_opt = optim.Adam(self.D.parameters(), lr=config["lr"], betas=betas)
         self.fixed_z = Generator(config["seed"] + 2).numpy.standard_normal((100, latent)).astype(np.float32)
         self.fixed_labels = np.repeat(np.arange(10), 10) if self.conditional else None
-        self.steps, self.frames = 0, []
+        self.steps = 0
 
     # --- training ---
 
@@ -181,7 +182,7 @@ class GANExperiment:
             real = self.mixture.sample(1000, Generator(0))[0]
             fig = plots.scatter_2d(real, self.generate(1000, generator=Generator(self.config["seed"] + 2)), self.mixture.centers,
                                    title=f"epoch {epoch + 1}", limits=5.0 if self.config["data"] == "grid25" else 3.0)
-            self.frames.append(plots.save(fig, out / "frames" / f"epoch_{epoch + 1:03d}.png"))
+            plots.save(fig, out / "frames" / f"epoch_{epoch + 1:03d}.png")
         else:
             with no_grad():
                 was_training = self.G.training
@@ -205,7 +206,7 @@ class GANExperiment:
                                     "mean D(x), D(G(z))" if not self.wgan else "mean f(x), f(G(z))"), out / "d_outputs.png"),
         ]
         if self.toy:
-            frames = self.frames or sorted((out / "frames").glob("epoch_*.png"))
+            frames = sorted((out / "frames").glob("epoch_*.png"))  # all epochs, also across a resume
             if frames:
                 written.append(save_gif(frames, out / "training.gif"))
             real = self.mixture.sample(2500, Generator(0))[0]
