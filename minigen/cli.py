@@ -20,17 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from . import functional as F
+from .data import two_moons
 from .engine.tensor import Tensor
-
-
-def two_moons(n: int, rng: np.random.Generator, noise: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Two interleaved half circles in 2-D with labels +1 and -1 (a classic toy problem)."""
-    angle = rng.uniform(0, np.pi, size=n)
-    label = rng.choice([-1.0, 1.0], size=n)
-    upper = np.stack([np.cos(angle), np.sin(angle)], axis=1)
-    lower = np.stack([1 - np.cos(angle), 0.5 - np.sin(angle)], axis=1)
-    points = np.where(label[:, None] > 0, upper, lower) + rng.normal(0, noise, size=(n, 2))
-    return points.astype(np.float32), label.astype(np.float32)
+from .random import Generator
 
 
 def demo(steps: int = 500, hidden: int = 16, lr: float = 0.2, seed: int = 0) -> list[float]:
@@ -38,7 +30,8 @@ def demo(steps: int = 500, hidden: int = 16, lr: float = 0.2, seed: int = 0) -> 
     with nothing but the engine. The loss is the logistic loss, the mean over points of
     softplus(-y f(x)) with labels y = +-1. Returns the loss at every step."""
     rng = np.random.default_rng(seed)
-    x, y = two_moons(256, rng)
+    x, moon = two_moons(256, noise=0.1, generator=Generator(seed))
+    y = (1.0 - 2.0 * moon).astype(np.float32)  # labels +1 and -1
     sizes = [2, hidden, hidden, 1]
     params = []
     for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):

@@ -25,7 +25,7 @@ from .losses import (
 __all__ = [
     "activations", "layers", "losses",  # the modules
     "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax",
-    "linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm",
+    "linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm", "batch_norm_statistics",
     "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "cross_entropy",
     "gaussian_nll_loss", "kl_standard_normal",
     "matmul", "maximum", "minimum", "concatenate", "stack", "pad", "where",

@@ -104,13 +104,6 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: P
     return cols
 
 
-def col2im(cols: np.ndarray, x_shape, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """The adjoint of im2col: sum every column entry back into the pixel it was copied from."""
-    x = np.empty(x_shape, dtype=cols.dtype)
-    _col2im(np.ascontiguousarray(cols), *kernel, *stride, *padding, *dilation, *out_hw, x)
-    return x
-
-
 # The fast operations work through the batch a few images at a time, so that each chunk's
 # im2col matrix stays in the processor's cache between being written (by Numba) and read
 # (by the GEMM): the whole matrix for a batch of 64 can be 50 MB, and streaming it through
