@@ -33,8 +33,11 @@ from .engine import (
     where,
 )
 
+from .notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .random import Generator, manual_seed, rand, randn
 from .serialization import load, save
+
+_show_figures_in_notebooks()  # in Jupyter, every matplotlib Figure displays as a picture
 
 __version__ = "0.1.0"
 
@@ -63,5 +66,5 @@ __all__ = [
     "Generator", "load", "manual_seed", "rand", "randn", "save",
     # the modules, bottom up (listed so that `pdoc minigen` documents every one)
     "engine", "kernels", "functional", "nn", "optim", "data", "models", "experiments", "train", "metrics", "exercises",
-    "plots", "viz", "random", "serialization", "cli",
+    "plots", "viz", "random", "serialization", "notebook", "cli",
 ]

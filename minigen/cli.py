@@ -5,6 +5,7 @@
     minigen sample CHECKPOINT [--n 100] [--out FILE]
     minigen eval CHECKPOINT [--k 5000]
     minigen exercises build [--out DIR]
+    minigen exercises grade SUBMISSIONS [--out grades.csv]
     minigen demo
 
 `minigen train vae` with no options trains the MLP VAE on the bundled 8x8 digits in a few
@@ -211,9 +212,36 @@ def _build_exercises(args) -> int:
 
     source = Path(args.notebooks) if args.notebooks else Path(__file__).resolve().parent.parent / "notebooks"
     if not notebook_sources(source):
-        raise SystemExit(f"minigen exercises build: no notebooks (NN_name.py) in {source}; pass --notebooks DIR")
+        print(f"minigen: error: no notebooks (NN_name.py) in {source}; pass --notebooks DIR", file=sys.stderr)
+        return 2
     written = build(source, args.out)
-    print(f"wrote {len(written) // 2} student notebooks to {args.out}/ (solutions replaced by NotImplementedError)")
+    print(f"wrote {len(written) // 2} student notebooks (.ipynb and .py, solutions replaced by NotImplementedError) "
+          f"to {Path(args.out).resolve()}/")
+    return 0
+
+
+def _grade_exercises(args) -> int:
+    import time
+
+    from .exercises import EXERCISES
+    from .exercises.grade import GradingError, grade_class
+
+    maximum = sum(e.points for e in EXERCISES.values())
+    start = time.perf_counter()
+
+    def report(student):
+        print(f"  {student.name:<24} {student.total:5g} of {maximum:g}", flush=True)
+
+    print(f"grading {len(EXERCISES)} exercises ({maximum:g} points) in {args.submissions}/, "
+          f"{args.timeout:g} s per exercise at most:", flush=True)
+    try:
+        students = grade_class(args.submissions, args.out, args.feedback, timeout=args.timeout, jobs=args.jobs, progress=report)
+    except GradingError as error:
+        print(f"minigen: error: {error}", file=sys.stderr)
+        return 2
+    feedback = Path(args.feedback) if args.feedback else Path(args.out).parent / "feedback"
+    print(f"graded {len(students)} students in {time.perf_counter() - start:.1f} s: grades in {args.out}, "
+          f"one feedback file per student in {feedback}/")
     return 0
 
 
@@ -271,8 +299,17 @@ def main(argv: list[str] | None = None) -> int:
     exercises = commands.add_parser("exercises", help="the notebooks' exercises")
     exercise_commands = exercises.add_subparsers(dest="action", metavar="ACTION", required=True)
     build_parser = exercise_commands.add_parser("build", help="write the student versions of the notebooks")
-    build_parser.add_argument("--out", default="student-notebooks", help="folder for the student notebooks (.py and .ipynb)")
+    build_parser.add_argument("--out", default="student-notebooks",
+                              help="folder for the student notebooks, .py and .ipynb (default: ./student-notebooks)")
     build_parser.add_argument("--notebooks", default=None, help="the solution notebooks (default: the repository's notebooks/)")
+    grade_parser = exercise_commands.add_parser(
+        "grade", help="grade a class: one folder per student in SUBMISSIONS; writes a CSV and feedback per student")
+    grade_parser.add_argument("submissions", help="folder holding one folder of notebooks (.ipynb and/or .py) per student")
+    grade_parser.add_argument("--out", default="grades.csv", help="the CSV to write (default: ./grades.csv)")
+    grade_parser.add_argument("--feedback", default=None, help="folder for <student>.md (default: feedback/ beside --out)")
+    grade_parser.add_argument("--timeout", type=float, default=10.0,
+                              help="seconds one exercise may take, cells before its check included (default: 10)")
+    grade_parser.add_argument("--jobs", type=int, default=None, help="students graded at once (default: one per core)")
 
     demo_parser = commands.add_parser("demo", help="train a tiny network with the bare autograd engine")
     demo_parser.add_argument("--steps", type=int, default=500)
@@ -286,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "eval":
         return _eval(args)
     if args.command == "exercises":
-        return _build_exercises(args)
+        return _build_exercises(args) if args.action == "build" else _grade_exercises(args)
     if args.command == "demo":
         losses = demo(steps=args.steps, seed=args.seed)
         print(f"loss fell from {losses[0]:.4f} to {losses[-1]:.4f} in {len(losses)} steps")

@@ -2,11 +2,14 @@
 
 Every function returns a matplotlib `Figure` (made without pyplot, so nothing global is
 touched and nothing pops up); `save(fig, path)` writes it as a PNG and frees it. In a
-notebook, a returned figure displays itself.
+notebook, a figure left as a cell's last expression shows as a picture: importing minigen
+registers `png_bytes` as Jupyter's PNG display for every matplotlib `Figure` (see
+`minigen.notebook`), so no `%matplotlib inline` is needed.
 """
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from statistics import NormalDist
@@ -24,6 +27,15 @@ def save(fig: Figure, path) -> Path:
     fig.savefig(temporary, dpi=100, bbox_inches="tight")
     temporary.replace(path)
     return path
+
+
+def png_bytes(fig: Figure) -> bytes | None:
+    """The figure as PNG bytes, cropped as `save` crops it; None for a figure with nothing drawn."""
+    if not (fig.axes or fig.images or fig.texts or fig.patches or fig.lines):
+        return None
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    return buffer.getvalue()
 
 
 def tile(images: np.ndarray, columns: int, pad: int = 1) -> np.ndarray:
@@ -110,7 +122,17 @@ def manifold(decode: Callable[[np.ndarray], np.ndarray], n: int = 15, title: str
     probability under the prior get equal room (as in Kingma and Welling's figure 4)."""
     quantiles = [NormalDist().inv_cdf((i + 0.5) / n) for i in range(n)]
     codes = np.array([[zx, zy] for zy in quantiles[::-1] for zx in quantiles], dtype=np.float32)
-    return image_grid(decode(codes), columns=n, title=title)
+    images = decode(codes)
+    fig = image_grid(images, columns=n, title=title)
+    ax = fig.axes[0]
+    side, pad = images.shape[-1], 1  # tile's layout: each image takes side + pad pixels
+    centres = pad + np.arange(n) * (side + pad) + (side - 1) / 2
+    shown = np.arange(0, n, 2 if n > 8 else 1)
+    ax.set_xticks(centres[shown], labels=[f"{quantiles[i]:.1f}" for i in shown])
+    ax.set_yticks(centres[shown], labels=[f"{quantiles[::-1][i]:.1f}" for i in shown])
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    return fig
 
 
 def scatter_2d(real: np.ndarray, fake: np.ndarray, centers: np.ndarray | None = None, title: str = "", limits: float | None = None) -> Figure:

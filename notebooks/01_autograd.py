@@ -122,8 +122,10 @@ check("ex01_topological_sort", topological_sort)
 # %% [markdown]
 # With an order, backpropagation is four lines: seed $\bar L = 1$, then for each node in
 # reverse order, pass its adjoint to its parents times the local derivatives, *adding up*
-# when a value is used more than once. (The sort used here is minigen's own, so the rest of
-# the notebook runs even before you solve the exercise.)
+# when a value is used more than once. (Here a short recursive sort stands in for yours, so
+# the rest of the notebook runs before you solve the exercise: recursion is fine for this
+# graph of six nodes, not for the deep graphs the exercise is about. minigen's own sort is
+# `_topological_order` in `minigen/engine/tensor.py`, written with a stack.)
 
 # %%
 def graph_of(root):

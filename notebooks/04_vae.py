@@ -26,6 +26,7 @@ import numpy as np
 import minigen as mg
 from minigen import plots
 from minigen.exercises import check
+from minigen.experiments import notebook_run
 from minigen.experiments.vae import VAEExperiment, make_config
 from minigen.train import train
 
@@ -116,7 +117,7 @@ check("ex04_elbo", elbo)
 # seed), an MLP VAE 64-128-8, Adam. 40 epochs take a few seconds.
 
 # %%
-config = make_config(model="mlp", data="digits", epochs=40, out="runs/notebook-vae")
+config = make_config(model="mlp", data="digits", epochs=40, out=notebook_run("vae"))
 experiment = VAEExperiment(config)
 history = train(experiment, config["epochs"], config["out"], progress=False)
 last = history[-1]
@@ -146,7 +147,7 @@ plots.image_grid(experiment.model.sample(50, generator=mg.Generator(1)), columns
 # placed at the quantiles of the Gaussian prior, as in Kingma and Welling's figure 4.
 
 # %%
-config2 = make_config(model="mlp", data="digits", latent=2, epochs=40, out="runs/notebook-vae-2d")
+config2 = make_config(model="mlp", data="digits", latent=2, epochs=40, out=notebook_run("vae-2d"))
 experiment2 = VAEExperiment(config2)
 train(experiment2, config2["epochs"], config2["out"], progress=False)
 with mg.no_grad():

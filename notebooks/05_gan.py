@@ -20,8 +20,6 @@
 # The code it refers to is `minigen/models/gan.py`.
 
 # %%
-import warnings
-
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -29,10 +27,9 @@ import minigen as mg
 from minigen import functional as F
 from minigen import metrics, plots
 from minigen.exercises import check
+from minigen.experiments import notebook_run
 from minigen.experiments.gan import GANExperiment, make_config
 from minigen.train import train
-
-warnings.simplefilter("ignore", RuntimeWarning)  # the discriminator-wins advice, shown in section 4 instead
 
 # %% [markdown]
 # ## The value function and the optimal discriminator
@@ -54,10 +51,10 @@ warnings.simplefilter("ignore", RuntimeWarning)  # the discriminator-wins advice
 mg.manual_seed(0)
 rng = np.random.default_rng(0)
 D = mg.models.gan.MLPDiscriminator((1,), hidden=(32, 32))
-opt = mg.optim.Adam(D.parameters(), lr=3e-3)
-for _ in range(1500):
-    real = rng.normal(0.0, 1.0, (256, 1)).astype(np.float32)  # p_data = N(0, 1)
-    fake = rng.normal(1.5, 0.5, (256, 1)).astype(np.float32)  # p_g = N(1.5, 0.5^2)
+opt = mg.optim.Adam(D.parameters(), lr=1e-2)
+for _ in range(300):
+    real = rng.normal(0.0, 1.0, (512, 1)).astype(np.float32)  # p_data = N(0, 1)
+    fake = rng.normal(1.5, 0.5, (512, 1)).astype(np.float32)  # p_g = N(1.5, 0.5^2)
     loss = mg.models.gan.discriminator_loss(D(mg.Tensor(real)), D(mg.Tensor(fake)))
     opt.zero_grad()
     loss.backward()
@@ -73,6 +70,9 @@ ax.plot(xs, p, label="p_data", alpha=0.5)
 ax.plot(xs, q, label="p_g", alpha=0.5)
 ax.plot(xs, p / (p + q), "k--", label="D* = p_data / (p_data + p_g)")
 ax.plot(xs, d, label="trained D")
+ax.set_xlabel("x")
+ax.set_ylabel("density, or probability that x is real")
+ax.set_title("the trained discriminator against D*")
 ax.legend(fontsize=8)
 fig
 
@@ -97,9 +97,16 @@ check("ex05_discriminator_loss", discriminator_loss)
 
 # %% [markdown]
 # The game says $G$ should *minimise* $\mathbb E[\ln(1 - D(G(z)))]$. But early in training $D$
-# rejects the samples confidently, $D(G(z)) \approx 0$, where that function is flat: its
-# gradient vanishes exactly when $G$ most needs it. Goodfellow et al.'s fix: *maximise*
-# $\mathbb E[\ln D(G(z))]$ instead, the **non-saturating** loss, with the same fixed point.
+# rejects the samples confidently, $D(G(z)) \approx 0$. What $G$ changes is the logit
+# $\ell$ (then $D = \sigma(\ell)$), and as a function of the logit, $\ln(1 - \sigma(\ell)) = -\mathrm{softplus}(\ell)$
+# is flat for very negative $\ell$: its derivative is $-\sigma(\ell) = -D(G(z))$, which
+# vanishes exactly when $G$ most needs it. Goodfellow et al.'s fix: *maximise*
+# $\mathbb E[\ln D(G(z))]$ instead, the **non-saturating** loss, with the same fixed point;
+# its derivative in the logit is $1 - D(G(z))$, close to 1 there.
+#
+# The plot shows both derivatives for one sample of a batch of 100. The losses are means over
+# the batch, so each sample's gradient carries a factor 1/100; the `* 100` below undoes it,
+# giving the per-sample derivatives $D(G(z))$ and $1 - D(G(z))$.
 
 # %%
 logits = mg.Tensor(np.linspace(-8, 4, 100), requires_grad=True)
@@ -111,7 +118,8 @@ ax.plot(F.sigmoid(logits).numpy(), np.abs(grad_minimax), label="minimax: |d/dl l
 ax.plot(F.sigmoid(logits).numpy(), np.abs(grad_non_saturating), label="non-saturating: |d/dl -log D|")
 ax.set_xscale("log")
 ax.set_xlabel("D(G(z))")
-ax.set_ylabel("gradient for the generator")
+ax.set_ylabel("|d loss / d logit| for one sample")
+ax.set_title("the minimax loss saturates where D rejects the samples")
 ax.legend(fontsize=8)
 fig
 
@@ -138,7 +146,7 @@ check("ex05_generator_loss", generator_loss)
 # has at least 20 of 2,500 samples. minigen's default MLP GAN (about 25 seconds):
 
 # %%
-config = make_config(model="mlp", data="ring8", out="runs/notebook-ring")
+config = make_config(model="mlp", data="ring8", out=notebook_run("ring"))
 experiment = GANExperiment(config)
 history = train(experiment, config["epochs"], config["out"], progress=False)
 found = metrics.mode_metrics(experiment.generate(2500), experiment.mixture.centers, experiment.mixture.std)
@@ -150,8 +158,8 @@ plots.scatter_2d(experiment.mixture.sample(2500, mg.Generator(0))[0], experiment
                  "after training")
 
 # %% [markdown]
-# The frames of every epoch are in `runs/notebook-ring/frames/` and animated in
-# `runs/notebook-ring/training.gif`. In this run the samples first spread over the whole
+# The frames of every epoch are in `frames/` of the run's folder, `config["out"]` (under
+# `minigen-runs` in your temporary folder), and animated in `training.gif` there. In this run the samples first spread over the whole
 # square, then settle on the circle, and only then gather at the modes; the curve above shows
 # how unsteady that is (the covered modes jump up and down for several epochs before the
 # decaying learning rate lets them settle). Change the seed and the path changes.
@@ -168,13 +176,13 @@ plots.scatter_2d(experiment.mixture.sample(2500, mg.Generator(0))[0], experiment
 import matplotlib.image
 
 chasing = GANExperiment(make_config(model="mlp", data="ring8", epochs=20, latent=16, lr=2e-4, lr_decay=1.0, batch_size=64,
-                                    out="runs/notebook-ring-collapse"))
-collapse_history = train(chasing, 20, "runs/notebook-ring-collapse", progress=False)
+                                    out=notebook_run("ring-collapse")))
+collapse_history = train(chasing, 20, chasing.config["out"], progress=False)
 print("modes covered per epoch:", [row["modes_covered"] for row in collapse_history])
 fig = Figure(figsize=(12, 4))
 for i, epoch in enumerate((5, 10, 15)):
     ax = fig.add_subplot(1, 3, i + 1)
-    ax.imshow(matplotlib.image.imread(f"runs/notebook-ring-collapse/frames/epoch_{epoch:03d}.png"))
+    ax.imshow(matplotlib.image.imread(f"{chasing.config['out']}/frames/epoch_{epoch:03d}.png"))
     ax.axis("off")
 fig.tight_layout()
 fig
@@ -188,8 +196,8 @@ fig
 # samples look like (`minigen/metrics.py`):
 
 # %%
-collapsed = GANExperiment(make_config(model="mlp", data="digits", epochs=40, lr=2e-4, out="runs/notebook-collapse"))
-train(collapsed, 40, "runs/notebook-collapse", progress=False)
+collapsed = GANExperiment(make_config(model="mlp", data="digits", epochs=40, lr=2e-4, out=notebook_run("digits-collapse")))
+train(collapsed, 40, collapsed.config["out"], progress=False)
 _, probs = collapsed.classifier.features_and_probs(collapsed.generate(1000))
 coverage = metrics.class_coverage(probs)
 print("samples per predicted class:", coverage["class_histogram"], f"-> {coverage['classes_above_5pct']} class(es) above 5%")

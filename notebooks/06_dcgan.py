@@ -23,19 +23,17 @@
 # 8x8 digits in about 15 seconds and measures the result honestly.
 
 # %%
-import warnings
 from pathlib import Path
 
 
 from minigen import metrics, plots
 from minigen.data import data_root
+from minigen.experiments import notebook_run
 from minigen.experiments.gan import GANExperiment, make_config
 from minigen.train import train
 
-warnings.simplefilter("ignore", RuntimeWarning)
-
 # %%
-config = make_config(model="dcgan", data="digits", epochs=40, out="runs/notebook-dcgan")
+config = make_config(model="dcgan", data="digits", epochs=40, out=notebook_run("dcgan"))
 experiment = GANExperiment(config)
 print(experiment.G)
 print(experiment.D)
@@ -99,13 +97,13 @@ print(f"Parzen log-likelihood {parzen:.1f} nats per image (sigma {sigma:.3f})")
 
 # %%
 if (Path(data_root()) / "mnist").exists():
-    mnist = GANExperiment(make_config(model="dcgan", data="mnist", epochs=1, out="runs/notebook-dcgan-mnist"))
-    train(mnist, 1, "runs/notebook-dcgan-mnist", progress=False)
-    display_grid = plots.image_grid(mnist.generate(64), columns=8, title="DCGAN on MNIST, one epoch")
+    mnist = GANExperiment(make_config(model="dcgan", data="mnist", epochs=1, out=notebook_run("dcgan-mnist")))
+    train(mnist, 1, mnist.config["out"], progress=False)
+    from IPython.display import display  # a picture from inside an if: Jupyter shows only a cell's last value by itself
+
+    display(plots.image_grid(mnist.generate(64), columns=8, title="DCGAN on MNIST, one epoch"))
 else:
-    display_grid = None
     print(f"no MNIST files in {Path(data_root()) / 'mnist'}: skipped (minigen.data.download('mnist') fetches them)")
-display_grid
 
 # %% [markdown]
 # To train longer: `minigen train gan --model dcgan --data digits --epochs 200`, then

@@ -28,18 +28,15 @@
 # \quad \hat x = \epsilon x + (1 - \epsilon) G(z),\ \epsilon \sim U[0, 1],\ \lambda = 10.$$
 
 # %%
-import warnings
-
 import numpy as np
 from matplotlib.figure import Figure
 
 import minigen as mg
 from minigen import nn, plots
 from minigen.exercises import check
+from minigen.experiments import notebook_run
 from minigen.experiments.gan import GANExperiment, make_config
 from minigen.train import train
-
-warnings.simplefilter("ignore", RuntimeWarning)
 
 # %% [markdown]
 # ## Gradients of gradients
@@ -111,7 +108,7 @@ print(mg.gradcheck(penalty_of_weights, [module._parameters[name].data.copy() for
 # 15 seconds here.
 
 # %%
-config = make_config(model="wgan-gp", data="digits", epochs=50, out="runs/notebook-wgan")
+config = make_config(model="wgan-gp", data="digits", epochs=50, out=notebook_run("wgan"))
 experiment = GANExperiment(config)
 history = train(experiment, config["epochs"], config["out"], progress=False)
 print(f"classifier FID after {config['epochs']} epochs: {history[-1]['fid']:.2f}, {history[-1]['classes_above_5pct']} classes above 5%")
