@@ -14,13 +14,3 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-
-def pytest_addoption(parser):
-    parser.addoption("--exercises-from", default=None, help="grade the notebooks (.py) in this folder instead of the solutions")
-
-
-def pytest_configure(config):
-    from minigen.exercises import EXERCISES
-
-    for name, exercise in EXERCISES.items():
-        config.addinivalue_line("markers", f"{name}: grade the exercise '{exercise.task}'")

@@ -1,48 +1,64 @@
-"""The exercises: the solutions pass, the student versions keep nothing of them and say
-"not done yet", and instructors can grade one exercise at a time:
+"""The exercises: the solutions earn every point, the student versions keep nothing of them
+and say "not done yet", and `check` prints one line and returns nothing.
+(`tests/test_grading.py` grades a whole synthetic class.)"""
 
-    pytest tests/test_exercises.py -m ex01_sigmoid_backward --exercises-from path/to/student/notebooks
-"""
-
-import ast
 from pathlib import Path
 
 import pytest
 
 from minigen.exercises import EXERCISES, check
 from minigen.exercises.build import CHECK_CALL, SOLUTION, build, notebook_sources
-from minigen.exercises.checks import verify
+from minigen.exercises.grade import code_cells, grade_function, run_cell
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def exercise_functions(folder) -> dict:
-    """exercise name -> the function a notebook defines for it (only imports and defs are run)."""
+    """exercise name -> the function its notebook defines, after running the notebook's cells up
+    to its check, as the grader does (cells that train models come after the checks)."""
     functions = {}
     for path in notebook_sources(folder):
-        source = path.read_text()
-        tree = ast.parse(source)
-        keep = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.ClassDef))]
-        namespace: dict = {}
-        exec(compile(ast.Module(body=keep, type_ignores=[]), str(path), "exec"), namespace)
-        for call in CHECK_CALL.finditer(source):
-            functions[call["name"]] = namespace[call["function"]]
+        cells, namespace = code_cells(path), {"__name__": "__main__"}
+        calls = {i: list(CHECK_CALL.finditer(cell)) for i, cell in enumerate(cells)}
+        last = max((i for i, found in calls.items() if found), default=-1)
+        for i in range(last + 1):
+            assert run_cell(cells[i], namespace, i + 1) is None
+            for call in calls[i]:
+                functions[call["name"]] = namespace[call["function"]]
     return functions
 
 
 @pytest.fixture(scope="module")
-def graded(request):
-    return exercise_functions(request.config.getoption("--exercises-from") or NOTEBOOKS)
+def solutions():
+    return exercise_functions(NOTEBOOKS)
 
 
-@pytest.mark.parametrize("name", [pytest.param(name, marks=getattr(pytest.mark, name)) for name in EXERCISES])
-def test_exercise(name, graded):
-    assert name in graded, f"no notebook has a check({name!r}, ...) cell"
-    verify(name, graded[name])  # raises with the verdict a student would see
+@pytest.mark.parametrize("name", list(EXERCISES))
+def test_solution_earns_every_point(name, solutions):
+    points, verdict = grade_function(name, solutions[name])
+    assert verdict == f"{name}: passed"
+    assert points == EXERCISES[name].points
 
 
-def test_every_registered_exercise_is_in_a_notebook():
-    assert set(exercise_functions(NOTEBOOKS)) == set(EXERCISES)
+def test_every_registered_exercise_is_in_a_notebook(solutions):
+    assert set(solutions) == set(EXERCISES)
+    for name, function in solutions.items():
+        assert function.__name__ == EXERCISES[name].function
+
+
+def test_every_exercise_has_a_shown_check_and_positive_points():
+    for exercise in EXERCISES.values():
+        assert any(not c.hidden for c in exercise.checks) and all(c.points > 0 for c in exercise.checks)
+
+
+def test_check_prints_one_line_and_returns_nothing(solutions, capsys):
+    assert check("ex01_sigmoid_backward", solutions["ex01_sigmoid_backward"]) is None
+    assert capsys.readouterr().out == "ex01_sigmoid_backward: passed\n"
+    assert check("ex01_sigmoid_backward", lambda y, grad: 2 * grad * y * (1 - y)) is None
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "off by a factor 2" in out
+    check("ex99_nothing", print)
+    assert "no exercise called 'ex99_nothing'" in capsys.readouterr().out
 
 
 def test_student_versions_keep_nothing_of_the_solutions(tmp_path):
@@ -61,7 +77,9 @@ def test_student_versions_keep_nothing_of_the_solutions(tmp_path):
 
 def test_student_versions_say_not_done_yet(tmp_path, capsys):
     build(NOTEBOOKS, tmp_path)
-    for name, function in exercise_functions(tmp_path).items():
-        assert check(name, function) is False
-        verdict = capsys.readouterr().out.strip()
-        assert verdict == f"{name}: not done yet: {EXERCISES[name].task}"
+    functions = exercise_functions(tmp_path)
+    capsys.readouterr()  # what the notebooks' cells printed
+    for name, function in functions.items():
+        check(name, function)
+        assert capsys.readouterr().out.strip() == f"{name}: not done yet: {EXERCISES[name].task}"
+        assert grade_function(name, function) == (0.0, f"{name}: not done yet: {EXERCISES[name].task}")

@@ -169,10 +169,14 @@ _RUN_ALL_KERNELS = textwrap.dedent(
 )
 
 
-def _run_kernels(env_changes: dict) -> dict:
+def _run_kernels(env_changes: dict, said: list | None = None) -> dict:
+    """Run every kernel in a fresh process; the lines it printed before its results go to `said`."""
     env = {**os.environ, **env_changes}
     out = subprocess.run([sys.executable, "-c", _RUN_ALL_KERNELS], env=env, capture_output=True, text=True, check=True)
-    return {k: np.array(v) for k, v in json.loads(out.stdout).items()}
+    *lines, results = out.stdout.strip().splitlines()
+    if said is not None:
+        said += lines
+    return {k: np.array(v) for k, v in json.loads(results).items()}
 
 
 def test_numba_disable_jit_gives_the_same_results(tmp_path):
@@ -183,11 +187,15 @@ def test_numba_disable_jit_gives_the_same_results(tmp_path):
         np.testing.assert_allclose(plain_python[name], jitted[name], rtol=1e-12, atol=1e-12, err_msg=name)
 
 
-def test_numba_cache_dir_is_respected(tmp_path):
+def test_numba_cache_dir_is_respected_and_compiling_is_announced_once(tmp_path):
     cache = tmp_path / "numba-cache"
-    _run_kernels({"NUMBA_CACHE_DIR": str(cache)})
+    first, second = [], []
+    _run_kernels({"NUMBA_CACHE_DIR": str(cache)}, said=first)
     written = [p.name for p in cache.rglob("*") if p.suffix in (".nbi", ".nbc")]
     assert any(name.startswith("conv._im2col") for name in written), written
+    assert len(first) == 1 and first[0].startswith("minigen: compiling the Numba kernels"), first
+    _run_kernels({"NUMBA_CACHE_DIR": str(cache)}, said=second)
+    assert second == []  # everything came from the cache: nothing to announce
 
 
 @pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.01, False), (0.01, True)])

@@ -13,12 +13,13 @@ and where (built on finite differences and known answers), or "not done yet" whi
 still raises NotImplementedError. It never raises, so the notebook runs on.
 
 `minigen exercises build` writes the student versions, with every solution region replaced
-by `raise NotImplementedError(...)` (see `build.py`). Instructors grade with pytest: every
-exercise is a marker, `pytest tests/test_exercises.py -m ex01_sigmoid_backward`.
+by `raise NotImplementedError(...)` (see `build.py`). `minigen exercises grade SUBMISSIONS`
+grades a class (see `grade.py`): every exercise is worth the points of its checks
+(`checks.py`), hidden ones included.
 """
 
 from __future__ import annotations
 
 from .checks import EXERCISES, ExerciseFailed, check
 
-__all__ = ["EXERCISES", "ExerciseFailed", "check", "checks", "build"]
+__all__ = ["EXERCISES", "ExerciseFailed", "check", "checks", "build", "grade"]

@@ -11,6 +11,9 @@
   layer's threads sleep instead. minigen picks it unless you chose a layer yourself.
 - Buffers: large scratch arrays (the im2col matrix) are allocated once by NumPy and reused,
   because a fresh 50 MB array costs its page faults again on every call.
+- Compiling takes seconds per kernel the first time; minigen prints one line when it starts
+  (Numba's "numba:compile" event, which cache hits do not fire), so that a first run does not
+  look as if it hangs.
 """
 
 from __future__ import annotations
@@ -20,9 +23,29 @@ from math import prod
 
 import numba
 import numpy as np
+from numba.core import event
 
 if "NUMBA_THREADING_LAYER" not in os.environ:
     numba.config.THREADING_LAYER = "workqueue"
+
+
+class _SayWhenCompiling(event.Listener):
+    """Print one line the first time a minigen kernel is compiled in this process."""
+
+    said = False
+
+    def on_start(self, ev):
+        function = getattr(ev.data.get("dispatcher"), "py_func", None)
+        if not self.said and getattr(function, "__module__", "").startswith("minigen."):
+            type(self).said = True
+            print("minigen: compiling the Numba kernels (once per machine; later runs load them from the cache, "
+                  "the first one takes up to about 20 s) ...", flush=True)
+
+    def on_end(self, ev):
+        pass
+
+
+event.register("numba:compile", _SayWhenCompiling())
 
 njit = numba.njit
 prange = numba.prange
