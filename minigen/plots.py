@@ -147,6 +147,8 @@ def scatter_2d(real: np.ndarray, fake: np.ndarray, centers: np.ndarray | None = 
         ax.set_xlim(-limits, limits)
         ax.set_ylim(-limits, limits)
     ax.set_aspect("equal")
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
     ax.legend(loc="upper right", fontsize=7)
     ax.set_title(title)
     return fig

@@ -40,3 +40,10 @@ def test_the_main_jobs_quoted_figures_hold(tmp_path):
     history = train(experiment, experiment.config["epochs"], tmp_path, progress=False)
     assert abs(history[-1]["test_elbo"] - elbo_quoted) < 0.05  # BLAS kernels may round differently elsewhere
     assert abs(experiment.log_likelihood(k=5000) - lk_quoted) < 0.05
+
+
+def test_the_exercise_table_is_the_registry():
+    from minigen.exercises import EXERCISES
+
+    rows = re.findall(r"^\| `(ex\w+)` \| ([\d.]+) \| (\d+) \|$", README, re.M)
+    assert rows == [(name, f"{e.points:g}", str(sum(c.hidden for c in e.checks))) for name, e in EXERCISES.items()]

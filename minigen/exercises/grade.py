@@ -100,9 +100,9 @@ def find_notebooks(folder: Path) -> tuple[list[Path], list[str]]:
     """The notebooks in a student's folder (subfolders too), one per name: the `.ipynb` where a
     name has both. Returns them sorted, and notes on the files passed over."""
     found: dict[str, dict[str, Path]] = {}
-    for path in sorted(folder.rglob("*")):
+    for path in sorted(folder.rglob("*"), key=lambda p: (len(p.parts), p)):  # the shallowest copy of a name wins
         if path.suffix in (".ipynb", ".py") and path.is_file() and not any(p.startswith(".") for p in path.relative_to(folder).parts):
-            found.setdefault(path.stem, {})[path.suffix] = path
+            found.setdefault(path.stem, {}).setdefault(path.suffix, path)
     chosen, notes = [], []
     for versions in found.values():
         chosen.append(versions.get(".ipynb", versions.get(".py")))
