@@ -9,7 +9,7 @@
     minigen demo
 
 `minigen train vae` with no options trains the MLP VAE on the bundled 8x8 digits in a few
-seconds and writes pictures, metrics and a checkpoint to runs/vae.
+seconds and writes pictures, metrics and a checkpoint to runs/vae-mlp-digits.
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def _train_vae(args) -> int:
     experiment = VAEExperiment(config)
     print(f"training {experiment.name}: {experiment.model.num_parameters():,} parameters, {config['epochs']} epochs, "
           f"{len(experiment.train_x):,} training and {len(experiment.test_x):,} test images")
-    history = train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet)
+    history = train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     last = history[-1]
     out = Path(config["out"])
     print(f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, "
@@ -104,7 +104,8 @@ def _train_gan(args) -> int:
     print(f"training {experiment.name}: {sizes}, {config['epochs']} epochs")
     with warnings.catch_warnings():
         warnings.simplefilter("once")  # the discriminator-wins advice once, not every epoch
-        history = train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet)
+        history = train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet,
+                        overwrite=args.overwrite)
     last, out = history[-1], Path(config["out"])
     if experiment.toy:
         print(f"modes covered: {last['modes_covered']}/{len(experiment.mixture.centers)}, high-quality samples: {last['high_quality']:.0%}")
@@ -136,6 +137,9 @@ def _sample(args) -> int:
     from . import plots
     from .random import Generator
 
+    from .experiments.settings import whole
+
+    whole("--n", args.n)
     experiment, _ = _load_experiment(args.checkpoint)
     labels = np.arange(args.n) % 10 if experiment.conditional else None
     out = Path(args.out or Path(args.checkpoint).with_name("samples_from_checkpoint.png"))
@@ -154,6 +158,10 @@ def _sample(args) -> int:
 
 
 def _eval(args) -> int:
+    from .experiments.settings import whole
+
+    whole("--k", args.k)
+    whole("--n-samples", args.n_samples)
     experiment, checkpoint = _load_experiment(args.checkpoint)
     if experiment.config["family"] == "gan":
         return _eval_gan(experiment, checkpoint, args)
@@ -264,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     vae.add_argument("--warmup-epochs", type=int, default=0, help="ramp beta up from 0 over this many epochs")
     vae.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
     vae.add_argument("--seed", type=int, default=0)
-    vae.add_argument("--out", default="runs/vae", help="folder for pictures, metrics.csv and checkpoint.npz")
+    vae.add_argument("--out", help="folder for pictures, metrics.csv and checkpoint.npz (default: runs/vae-MODEL-DATA)")
     vae.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    vae.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, an existing run is kept)")
     vae.add_argument("--quiet", action="store_true", help="no progress bars")
 
     gan = families.add_parser("gan", help="a generative adversarial network (defaults: MLP GAN on the ring of 8 Gaussians)")
@@ -281,8 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     gan.add_argument("--loss", choices=["non-saturating", "minimax"], default="non-saturating", help="the generator's loss")
     gan.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real targets 1 - s")
     gan.add_argument("--seed", type=int, default=0)
-    gan.add_argument("--out", default="runs/gan")
-    gan.add_argument("--resume", action="store_true")
+    gan.add_argument("--out", help="folder for pictures, metrics.csv and checkpoint.npz (default: runs/gan-MODEL-DATA)")
+    gan.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    gan.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, an existing run is kept)")
     gan.add_argument("--quiet", action="store_true")
 
     sample = commands.add_parser("sample", help="draw samples from a trained model's checkpoint")
@@ -316,6 +326,16 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--seed", type=int, default=0)
 
     args = parser.parse_args(argv)
+    from .experiments.settings import SettingError
+
+    try:
+        return _run(parser, args)
+    except SettingError as error:  # the user's mistake: one line, no traceback
+        print(f"minigen: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(parser, args) -> int:
     if args.command == "train":
         return _train_vae(args) if args.family == "vae" else _train_gan(args)
     if args.command == "sample":

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+import tempfile
 from pathlib import Path
 from statistics import NormalDist
 from typing import Callable, Sequence
@@ -18,14 +20,22 @@ from typing import Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from .serialization import file_mode
+
 
 def save(fig: Figure, path) -> Path:
     """Write `fig` to `path` (PNG), through a temporary file so a crash leaves no half image."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(temporary, dpi=100, bbox_inches="tight")
-    temporary.replace(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.png")  # a name no other writer uses
+    try:
+        with os.fdopen(handle, "wb") as file:
+            fig.savefig(file, format="png", dpi=100, bbox_inches="tight")
+        os.chmod(temporary, file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -72,6 +72,13 @@ def _unflatten(node, arrays, path: str):
     return node
 
 
+def file_mode() -> int:
+    """The permissions a new file gets under the current umask (what `open` would give it)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 def save(path, obj) -> None:
     """Write `obj` to `path` (an `.npz` file) atomically."""
     path = Path(path)
@@ -85,6 +92,7 @@ def save(path, obj) -> None:
             np.savez(file, **arrays)
             file.flush()
             os.fsync(file.fileno())
+        os.chmod(temporary, file_mode())  # as any other new file (mkstemp's are private)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -6,10 +6,14 @@ returns numbers, an `evaluate(epoch)`, `draw(history)` for the pictures, and `st
 / `load_state_dict()` for everything a resumed run needs (weights, optimizer buffers,
 random generators). `train()` does the rest, the same way for every model:
 
-- a progress bar over the batches of each epoch, with the running loss;
+- a progress bar over the batches of each epoch, with the running losses (every reported
+  number whose name ends in "loss"); bars are off when the output is not a terminal;
 - one row per epoch in `metrics.csv` (training averages, evaluation, seconds);
 - a checkpoint after every epoch (`checkpoint.npz`, written atomically), from which
   `resume=True` continues exactly where it stopped;
+- a folder that holds one run: training into a folder with a run in it is refused unless
+  asked to resume or to overwrite, and a lock file (`.lock`, with the owner's process id)
+  keeps a second training out while one runs;
 - a guard that stops at the first NaN or infinite number, saying where and what to try;
 - the pictures at the end.
 """
@@ -19,13 +23,17 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
+import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from tqdm import tqdm
 
-from .serialization import load, save
+from .experiments.settings import SettingError
+from .serialization import file_mode, load, save
 
 
 class Experiment(Protocol):
@@ -48,6 +56,73 @@ class TrainingDiverged(RuntimeError):
 
 CHECKPOINT = "checkpoint.npz"
 METRICS = "metrics.csv"
+LOCK = ".lock"
+
+
+class RunExists(SettingError):
+    """The output folder holds a run that this call would replace, or a training runs there now."""
+
+
+def describe_run(out: Path) -> str:
+    """"vae-mlp-digits, 100 of 100 epochs done", read from the folder's checkpoint."""
+    try:
+        checkpoint = load(out / CHECKPOINT)
+        config = checkpoint["config"]
+        return f"{config['family']}-{config['model']}-{config['data']}, {int(checkpoint['epoch'])} of {config['epochs']} epochs done"
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"a checkpoint minigen cannot read ({error})"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+@contextmanager
+def run_folder(out: Path, resume: bool, overwrite: bool):
+    """Hold `out` for one training: refuse a folder with a run in it (unless resuming or
+    overwriting) or one that another training holds; clean what a killed run left behind."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SettingError(f"--out {out}: cannot make that folder ({error.strerror})") from None
+    if not out.is_dir():
+        raise SettingError(f"--out {out} is a file, not a folder")
+    lock = out / LOCK
+    for _ in range(2):
+        try:
+            handle = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            break
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _alive(owner):
+                raise RunExists(f"--out {out} is in use: process {owner} is training there now; wait for it or choose another --out") from None
+            lock.unlink(missing_ok=True)  # stale: its process is gone
+        except OSError as error:
+            raise SettingError(f"--out {out}: cannot write there ({error.strerror})") from None
+    else:
+        raise RunExists(f"--out {out}: could not take its lock file {lock}")
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(str(os.getpid()))
+        for stale in out.glob(".*.tmp*"):  # temporary files of a run that was killed mid-write
+            stale.unlink(missing_ok=True)
+        if (out / CHECKPOINT).exists() and not resume and not overwrite:
+            raise RunExists(f"--out {out} already holds a run ({describe_run(out)}); add --resume to continue it, "
+                            f"--overwrite to replace it, or choose another --out")
+        if resume and not (out / CHECKPOINT).exists():
+            raise SettingError(f"--resume: {out} holds no {CHECKPOINT} to continue from")
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def _check_finite(name: str, metrics: dict, epoch: int, batch: int | None, hint: str) -> None:
@@ -65,15 +140,28 @@ def write_metrics(path: Path, history: list[dict]) -> None:
     writer.writeheader()
     for row in history:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text.getvalue())
-    temporary.replace(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as file:
+            file.write(text.getvalue())
+        os.chmod(temporary, file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
-def train(experiment: Experiment, epochs: int, out, resume: bool = False, progress: bool = True) -> list[dict]:
-    """Train for `epochs` epochs in all (counting those done before a resume); returns the history."""
+def train(experiment: Experiment, epochs: int, out, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> list[dict]:
+    """Train for `epochs` epochs in all (counting those done before a resume); returns the history.
+
+    `out` must not hold a run already, unless `resume` (continue it) or `overwrite` (replace it)."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with run_folder(out, resume, overwrite):
+        return _train(experiment, epochs, out, resume, progress)
+
+
+def _train(experiment: Experiment, epochs: int, out: Path, resume: bool, progress: bool) -> list[dict]:
     history: list[dict] = []
     start = 0
     if resume:
@@ -82,15 +170,17 @@ def train(experiment: Experiment, epochs: int, out, resume: bool = False, progre
         current = {k: v for k, v in experiment.config.items() if k not in ("epochs", "out", "resume")}
         if saved != current:
             changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
-            raise ValueError(f"resume: {out / CHECKPOINT} was trained with other settings ({', '.join(changed)}); resume with the same ones")
+            given = ", ".join(f"{k} {saved.get(k)!r} saved, {current.get(k)!r} given" for k in changed)
+            raise SettingError(f"--resume: {out / CHECKPOINT} was trained with other settings ({given}); resume with the same ones")
         experiment.load_state_dict(checkpoint["experiment"])
         history, start = checkpoint["history"], int(checkpoint["epoch"])
-    epoch_bar = tqdm(range(start, epochs), desc=experiment.name, unit="epoch", disable=not progress, initial=start, total=epochs)
+    disable = None if progress else True  # None: tqdm shows bars on a terminal only, not in a log file
+    epoch_bar = tqdm(range(start, epochs), desc=experiment.name, unit="epoch", disable=disable, initial=start, total=epochs)
     for epoch in epoch_bar:
         began = time.perf_counter()
         totals: dict[str, float] = {}
         seen: dict[str, int] = {}  # a metric may be reported on some steps only (the GAN's g_loss)
-        batches = tqdm(experiment.batches(), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, disable=not progress)
+        batches = tqdm(experiment.batches(), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", leave=False, disable=disable)
         count = 0
         for count, batch in enumerate(batches, start=1):
             try:
@@ -101,7 +191,7 @@ def train(experiment: Experiment, epochs: int, out, resume: bool = False, progre
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
                 seen[key] = seen.get(key, 0) + 1
-            batches.set_postfix(loss=f"{totals['loss'] / seen['loss']:.4g}", refresh=False)
+            batches.set_postfix({k: f"{totals[k] / seen[k]:.4g}" for k in totals if k.endswith("loss")}, refresh=False)
         row = {"epoch": epoch + 1, **{f"train_{k}": v / seen[k] for k, v in totals.items()}}
         evaluation = experiment.evaluate(epoch)
         _check_finite(experiment.name, evaluation, epoch, None, experiment.divergence_hint)

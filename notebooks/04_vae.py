@@ -119,7 +119,7 @@ check("ex04_elbo", elbo)
 # %%
 config = make_config(model="mlp", data="digits", epochs=40, out=notebook_run("vae"))
 experiment = VAEExperiment(config)
-history = train(experiment, config["epochs"], config["out"], progress=False)
+history = train(experiment, config["epochs"], config["out"], progress=False, overwrite=True)
 last = history[-1]
 print(f"test ELBO {last['test_elbo']:.2f} nats per image: reconstruction {last['test_reconstruction']:.2f}, KL {last['test_kl']:.2f}")
 plots.curves(history, ["train_elbo", "test_elbo"], "ELBO per epoch", "nats per image")
@@ -149,7 +149,7 @@ plots.image_grid(experiment.model.sample(50, generator=mg.Generator(1)), columns
 # %%
 config2 = make_config(model="mlp", data="digits", latent=2, epochs=40, out=notebook_run("vae-2d"))
 experiment2 = VAEExperiment(config2)
-train(experiment2, config2["epochs"], config2["out"], progress=False)
+train(experiment2, config2["epochs"], config2["out"], progress=False, overwrite=True)
 with mg.no_grad():
     mu = experiment2.model.encode(mg.Tensor(experiment2.test_x))[0].numpy()
 plots.latent_scatter(mu, experiment2.test_y)
@@ -176,4 +176,4 @@ for k in (1, 10, 100, 1000):
 # %% [markdown]
 # To train longer or bigger: `minigen train vae --epochs 300`, `--model conv`, `--model cvae`
 # (then `samples.png` has one digit per row), `--beta 4` for a beta-VAE, or `--data mnist`
-# where the MNIST files are available; `minigen eval runs/vae/checkpoint.npz` gives $\mathcal L_{5000}$.
+# where the MNIST files are available; `minigen eval runs/vae-mlp-digits/checkpoint.npz` gives $\mathcal L_{5000}$.

@@ -149,7 +149,7 @@ check("ex05_generator_loss", generator_loss)
 # %%
 config = make_config(model="mlp", data="ring8", epochs=20, out=notebook_run("ring"))
 experiment = GANExperiment(config)
-history = train(experiment, config["epochs"], config["out"], progress=False)
+history = train(experiment, config["epochs"], config["out"], progress=False, overwrite=True)
 found = metrics.mode_metrics(experiment.generate(2500), experiment.mixture.centers, experiment.mixture.std)
 print(f"modes covered: {found['modes_covered']}/8, high-quality samples: {found['high_quality']:.0%}")
 plots.curves(history, ["modes_covered"], "modes covered during training", "modes (of 8)")
@@ -179,7 +179,7 @@ import matplotlib.image
 
 chasing = GANExperiment(make_config(model="mlp", data="ring8", epochs=15, latent=16, lr=2e-4, lr_decay=1.0, batch_size=64,
                                     out=notebook_run("ring-collapse")))
-collapse_history = train(chasing, 15, chasing.config["out"], progress=False)
+collapse_history = train(chasing, 15, chasing.config["out"], progress=False, overwrite=True)
 print("modes covered per epoch:", [row["modes_covered"] for row in collapse_history])
 fig = Figure(figsize=(12, 4))
 for i, epoch in enumerate((5, 10, 15)):
@@ -199,7 +199,7 @@ fig
 
 # %%
 collapsed = GANExperiment(make_config(model="mlp", data="digits", epochs=40, lr=2e-4, out=notebook_run("digits-collapse")))
-train(collapsed, 40, collapsed.config["out"], progress=False)
+train(collapsed, 40, collapsed.config["out"], progress=False, overwrite=True)
 _, probs = collapsed.classifier.features_and_probs(collapsed.generate(1000))
 coverage = metrics.class_coverage(probs)
 print("samples per predicted class:", coverage["class_histogram"], f"-> {coverage['classes_above_5pct']} class(es) above 5%")

@@ -39,7 +39,7 @@ print(experiment.G)
 print(experiment.D)
 
 # %%
-history = train(experiment, config["epochs"], config["out"], progress=False)
+history = train(experiment, config["epochs"], config["out"], progress=False, overwrite=True)
 plots.curves(history, ["train_d_real", "train_d_fake"], "the discriminator's outputs", "mean D(x), D(G(z))")
 
 # %% [markdown]
@@ -98,7 +98,7 @@ print(f"Parzen log-likelihood {parzen:.1f} nats per image (sigma {sigma:.3f})")
 # %%
 if (Path(data_root()) / "mnist").exists():
     mnist = GANExperiment(make_config(model="dcgan", data="mnist", epochs=1, out=notebook_run("dcgan-mnist")))
-    train(mnist, 1, mnist.config["out"], progress=False)
+    train(mnist, 1, mnist.config["out"], progress=False, overwrite=True)
     from IPython.display import display  # a picture from inside an if: Jupyter shows only a cell's last value by itself
 
     display(plots.image_grid(mnist.generate(64), columns=8, title="DCGAN on MNIST, one epoch"))
@@ -107,4 +107,4 @@ else:
 
 # %% [markdown]
 # To train longer: `minigen train gan --model dcgan --data digits --epochs 200`, then
-# `minigen eval runs/gan/checkpoint.npz`; `--model cgan` draws one digit per row.
+# `minigen eval runs/gan-dcgan-digits/checkpoint.npz`; `--model cgan` draws one digit per row.

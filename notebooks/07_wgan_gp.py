@@ -110,7 +110,7 @@ print(mg.gradcheck(penalty_of_weights, [module._parameters[name].data.copy() for
 # %%
 config = make_config(model="wgan-gp", data="digits", epochs=50, out=notebook_run("wgan"))
 experiment = GANExperiment(config)
-history = train(experiment, config["epochs"], config["out"], progress=False)
+history = train(experiment, config["epochs"], config["out"], progress=False, overwrite=True)
 print(f"classifier FID after {config['epochs']} epochs: {history[-1]['fid']:.2f}, {history[-1]['classes_above_5pct']} classes above 5%")
 
 # %% [markdown]

@@ -1,13 +1,17 @@
 """The shared trainer, exercised with the VAE experiment on the bundled digits."""
 
 import csv
+import os
+import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from minigen.experiments.vae import VAEExperiment, make_config
 from minigen.serialization import load
-from minigen.train import TrainingDiverged, train
+from minigen.train import RunExists, TrainingDiverged, train
 
 
 def config(tmp_path, **changes):
@@ -33,7 +37,7 @@ def test_a_resumed_run_equals_an_uninterrupted_one(tmp_path):
 
 def test_resuming_with_other_settings_is_refused(tmp_path):
     train(VAEExperiment(config(tmp_path)), 1, tmp_path, progress=False)
-    with pytest.raises(ValueError, match=r"trained with other settings \(lr\)"):
+    with pytest.raises(ValueError, match=r"trained with other settings \(lr 0.001 saved, 0.1 given\)"):
         train(VAEExperiment(config(tmp_path, lr=0.1)), 2, tmp_path, resume=True, progress=False)
 
 
@@ -88,3 +92,48 @@ def test_train_on_mnist_files_from_a_data_dir(tmp_path):
     assert experiment.train_x.shape == (40, 1, 28, 28) and experiment.test_x.shape == (3, 1, 28, 28)
     history = train(experiment, 1, tmp_path / "run", progress=False)
     assert np.isfinite(history[-1]["test_elbo"])
+
+
+# --- one run per folder ------------------------------------------------------------------------
+
+
+def snapshot(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+
+
+def test_a_folder_with_a_run_is_never_replaced_unasked(tmp_path):
+    train(VAEExperiment(config(tmp_path, epochs=1)), 1, tmp_path, progress=False)
+    before = snapshot(tmp_path)
+    with pytest.raises(RunExists, match=r"already holds a run \(vae-mlp-digits, 1 of 1 epochs done\); add --resume .* --overwrite"):
+        train(VAEExperiment(config(tmp_path, epochs=1)), 1, tmp_path, progress=False)
+    assert snapshot(tmp_path) == before  # not a byte changed
+    history = train(VAEExperiment(config(tmp_path, epochs=1, seed=5)), 1, tmp_path, progress=False, overwrite=True)
+    assert load(tmp_path / "checkpoint.npz")["config"]["seed"] == 5 and len(history) == 1
+
+
+def test_a_live_lock_keeps_a_second_training_out_and_a_stale_one_is_cleared(tmp_path):
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / ".lock").write_text(str(other.pid))
+        with pytest.raises(RunExists, match=f"process {other.pid} is training there now"):
+            train(VAEExperiment(config(tmp_path, epochs=1)), 1, tmp_path, progress=False)
+    finally:
+        other.kill()
+        other.wait()
+    (tmp_path / ".metrics.csv.abc123.tmp").write_text("half")  # left by a killed run
+    train(VAEExperiment(config(tmp_path, epochs=1)), 1, tmp_path, progress=False)  # the lock's process is gone: stale
+    assert not (tmp_path / ".lock").exists() and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_out_that_is_a_file_is_refused_before_training(tmp_path):
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(ValueError, match="is a file, not a folder|cannot make that folder"):
+        train(VAEExperiment(config(tmp_path / "file", epochs=1)), 1, tmp_path / "file", progress=False)
+
+
+def test_checkpoint_and_pictures_get_the_permissions_of_other_files(tmp_path):
+    train(VAEExperiment(config(tmp_path, epochs=1)), 1, tmp_path, progress=False)
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("checkpoint.npz", "metrics.csv", "samples.png"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name

@@ -30,6 +30,7 @@ from ..models.gan import (
 )
 from ..nn.init import dcgan_init_
 from ..random import Generator, default_generator, manual_seed
+from .settings import SettingError, batch_fits, decay_factor, default, fraction, one_of, positive, sizes, whole
 from .vae import load_images
 
 MODELS = ("mlp", "dcgan", "cgan", "wgan-gp")
@@ -50,23 +51,31 @@ TOY_STEPS_PER_EPOCH = 100
 
 def make_config(model: str = "mlp", data: str = "ring8", data_dir=None, latent=None, hidden=None, epochs=None,
                 batch_size=None, lr=None, lr_decay=None, d_steps=None, loss: str = "non-saturating",
-                label_smoothing: float = 0.0, seed: int = 0, out="runs/gan") -> dict:
-    if model not in MODELS:
-        raise ValueError(f"gan: --model must be one of {list(MODELS)}, got {model!r}")
-    if data not in DATASETS:
-        raise ValueError(f"gan: --data must be one of {list(DATASETS)}, got {data!r}")
+                label_smoothing: float = 0.0, seed: int = 0, out=None) -> dict:
+    """The run's settings, checked, with the model's defaults filled in where a setting is None
+    (plain values: saved in checkpoints), `out` defaulting to runs/gan-<model>-<data>. A setting
+    out of range raises SettingError."""
+    one_of("--model", model, MODELS)
+    one_of("--data", data, DATASETS)
+    one_of("--loss", loss, ("non-saturating", "minimax"))
     toy = data in TOYS
     if toy and model in ("dcgan", "cgan"):
-        raise ValueError(f"gan: --model {model} needs images; the 2-D toys take --model mlp or wgan-gp")
+        raise SettingError(f"--model {model} needs images; the 2-D toys take --model mlp or wgan-gp")
     defaults = DEFAULTS["toy" if toy else model]
+    hidden = sizes("--hidden", default(hidden, defaults["hidden"]))
+    if model in ("dcgan", "wgan-gp") and not toy and len(hidden) != 1:
+        raise SettingError(f"--hidden for --model {model} is one number, the base channel count; got {hidden}")
     return {
         "family": "gan", "model": model, "data": data, "data_dir": None if data_dir is None else str(data_dir),
-        "latent": int(latent or defaults["latent"]), "hidden": list(hidden or defaults["hidden"]),
-        "epochs": int(epochs or defaults["epochs"]), "batch_size": int(batch_size or defaults["batch_size"]),
-        "lr": float(lr or defaults["lr"]), "betas": list(DEFAULTS["wgan-gp"]["betas"] if model == "wgan-gp" else defaults["betas"]),
-        "lr_decay": float(lr_decay or defaults.get("lr_decay", 1.0)),
-        "d_steps": int(d_steps or (5 if model == "wgan-gp" else 1)), "loss": loss,
-        "label_smoothing": float(label_smoothing), "seed": int(seed), "out": str(out),
+        "latent": whole("--latent", default(latent, defaults["latent"])), "hidden": hidden,
+        "epochs": whole("--epochs", default(epochs, defaults["epochs"])),
+        "batch_size": whole("--batch-size", default(batch_size, defaults["batch_size"])),
+        "lr": positive("--lr", default(lr, defaults["lr"])),
+        "betas": list(DEFAULTS["wgan-gp"]["betas"] if model == "wgan-gp" else defaults["betas"]),
+        "lr_decay": decay_factor(default(lr_decay, defaults.get("lr_decay", 1.0))),
+        "d_steps": whole("--d-steps", default(d_steps, 5 if model == "wgan-gp" else 1)), "loss": loss,
+        "label_smoothing": fraction("--label-smoothing", label_smoothing), "seed": whole("--seed", seed, 0),
+        "out": str(default(out, f"runs/gan-{model}-{data}")),
     }
 
 
@@ -89,6 +98,7 @@ class GANExperiment:
         else:
             train_x, self.train_y = load_images(config["data"], "train", config["data_dir"])
             test_x, self.test_y = load_images(config["data"], "test", config["data_dir"])
+            batch_fits(config["batch_size"], len(train_x), "training", whole_batches_only=True)
             self.train_unit, self.test_unit = train_x, test_x  # [0, 1], for the metrics
             self.train_x = to_symmetric(train_x)  # [-1, 1], the generator's tanh range
             shape, classes = train_x.shape[1:], (10 if self.conditional else 0)
@@ -146,7 +156,7 @@ class GANExperiment:
         loss.backward()
         self.d_opt.step()
         summarise = (lambda out: float(out.data.mean())) if self.wgan else (lambda out: float(sigmoid(out).data.mean()))
-        return {"loss": loss.item(), "d_loss": loss.item(), "d_real": summarise(real_out), "d_fake": summarise(fake_out)}
+        return {"d_loss": loss.item(), "d_real": summarise(real_out), "d_fake": summarise(fake_out)}
 
     def generator_step(self, n: int, labels=None) -> float:
         """One step of G. The gradient flows back through D, but only G's optimizer steps (and D's

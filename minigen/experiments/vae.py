@@ -18,6 +18,7 @@ from ..data import DataLoader, binarize_dynamic, binarize_fixed, load_digits, lo
 from ..engine.tensor import Tensor, no_grad
 from ..models.vae import VAE, ConditionalVAE, ConvVAE
 from ..random import Generator, default_generator, manual_seed
+from .settings import batch_fits, default, nonnegative, one_of, positive, sizes, whole
 
 MODELS = {"mlp": VAE, "conv": ConvVAE, "cvae": ConditionalVAE}
 DATASETS = ("digits", "mnist", "fashion-mnist")
@@ -32,19 +33,23 @@ DEFAULTS = {
 
 def make_config(model: str = "mlp", data: str = "digits", data_dir=None, latent=None, hidden=None, epochs=None,
                 batch_size=None, lr: float = 1e-3, beta: float = 1.0, warmup_epochs: int = 0, likelihood: str = "bernoulli",
-                seed: int = 0, out="runs/vae") -> dict:
-    """The run's settings, with the data set's defaults filled in (plain values: saved in checkpoints)."""
-    if model not in MODELS:
-        raise ValueError(f"vae: --model must be one of {sorted(MODELS)}, got {model!r}")
-    if data not in DATASETS:
-        raise ValueError(f"vae: --data must be one of {list(DATASETS)}, got {data!r}")
+                seed: int = 0, out=None) -> dict:
+    """The run's settings, checked, with the data set's defaults filled in where a setting is
+    None (plain values: saved in checkpoints), `out` defaulting to runs/vae-<model>-<data>. A
+    setting out of range raises SettingError."""
+    one_of("--model", model, list(MODELS))
+    one_of("--data", data, DATASETS)
+    one_of("--likelihood", likelihood, ("bernoulli", "gaussian"))
     defaults = DEFAULTS["digits" if data == "digits" else "mnist"]
     return {
         "family": "vae", "model": model, "data": data, "data_dir": None if data_dir is None else str(data_dir),
-        "latent": int(latent or defaults["latent"]), "hidden": list(hidden or defaults["hidden"][model]),
-        "epochs": int(epochs or defaults["epochs"]), "batch_size": int(batch_size or defaults["batch_size"]),
-        "lr": float(lr), "beta": float(beta), "warmup_epochs": int(warmup_epochs), "likelihood": likelihood,
-        "seed": int(seed), "out": str(out),
+        "latent": whole("--latent", default(latent, defaults["latent"])),
+        "hidden": sizes("--hidden", default(hidden, defaults["hidden"][model])),
+        "epochs": whole("--epochs", default(epochs, defaults["epochs"])),
+        "batch_size": whole("--batch-size", default(batch_size, defaults["batch_size"])),
+        "lr": positive("--lr", lr), "beta": nonnegative("--beta", beta), "warmup_epochs": whole("--warmup-epochs", warmup_epochs, 0),
+        "likelihood": likelihood, "seed": whole("--seed", seed, 0),
+        "out": str(default(out, f"runs/vae-{model}-{data}")),
     }
 
 
@@ -67,6 +72,7 @@ class VAEExperiment:
         self.generator = Generator(config["seed"] + 1)  # shuffling, binarisation and the noise eps
         self.train_x, self.train_y = load_images(config["data"], "train", config["data_dir"])
         self.test_gray, self.test_y = load_images(config["data"], "test", config["data_dir"])
+        batch_fits(config["batch_size"], len(self.train_x), "training", whole_batches_only=False)
         self.bernoulli = config["likelihood"] == "bernoulli"
         self.test_x = binarize_fixed(self.test_gray, seed=config["seed"] + 2) if self.bernoulli else self.test_gray
         self.model = MODELS[config["model"]](
