@@ -79,6 +79,23 @@ def file_mode() -> int:
     return 0o666 & ~umask
 
 
+def write_text(path, text: str) -> Path:
+    """Write a text file atomically: into a temporary file of a unique name beside it, then
+    renamed over it, so a reader never sees half a file and two writers never share a name."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.chmod(temporary, file_mode())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def save(path, obj) -> None:
     """Write `obj` to `path` (an `.npz` file) atomically."""
     path = Path(path)

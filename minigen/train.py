@@ -24,7 +24,6 @@ import csv
 import io
 import math
 import os
-import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Protocol
 from tqdm import tqdm
 
 from .experiments.settings import SettingError
-from .serialization import file_mode, load, save
+from .serialization import load, save, write_text
 
 
 class Experiment(Protocol):
@@ -140,15 +139,7 @@ def write_metrics(path: Path, history: list[dict]) -> None:
     writer.writeheader()
     for row in history:
         writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            file.write(text.getvalue())
-        os.chmod(temporary, file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_text(path, text.getvalue())
 
 
 def train(experiment: Experiment, epochs: int, out, resume: bool = False, progress: bool = True,

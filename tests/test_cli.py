@@ -97,7 +97,7 @@ def test_a_bad_setting_is_one_line_and_exit_code_2(argv, named, tmp_path, monkey
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
     assert main([*argv, "--quiet"] if argv[0] == "train" else argv) == 2
     captured = capsys.readouterr()
-    assert captured.err.startswith(f"minigen: error: ") and captured.err.count("\n") == 1, captured.err
+    assert captured.err.startswith("minigen: error: ") and captured.err.count("\n") == 1, captured.err
     assert named in captured.err
     assert not (tmp_path / "runs").exists()  # nothing was trained or written
 

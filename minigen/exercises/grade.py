@@ -38,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..serialization import write_text
 from .checks import EXERCISES, verdict
 
 
@@ -343,24 +344,12 @@ def grade_class(submissions, out="grades.csv", feedback=None, timeout: float = 1
     write_csv(students, out)
     feedback.mkdir(parents=True, exist_ok=True)
     for student in students:
-        _write_atomically(feedback / f"{student.name}.md", feedback_markdown(student))
+        write_text(feedback / f"{student.name}.md", feedback_markdown(student))
     return students
 
 
 def _points(value: float) -> str:
     return f"{value:g}"
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
 
 
 def write_csv(students: list[Student], path: Path) -> None:
@@ -372,7 +361,7 @@ def write_csv(students: list[Student], path: Path) -> None:
     writer.writerow(["student", *EXERCISES, "total"])
     for student in students:
         writer.writerow([student.name, *(_points(student.results[name].points) for name in EXERCISES), _points(student.total)])
-    _write_atomically(path, text.getvalue())
+    write_text(path, text.getvalue())
 
 
 def feedback_markdown(student: Student) -> str:
