@@ -15,13 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbclient
+import nbformat
 import pytest
 
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-
-from minigen.exercises import EXERCISES  # noqa: E402
-from minigen.exercises.build import build, notebook_sources, write_notebook  # noqa: E402
+from minigen.exercises import EXERCISES
+from minigen.exercises.build import build, notebook_sources, write_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
