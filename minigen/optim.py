@@ -37,8 +37,11 @@ class Optimizer:
         self.state: dict[int, dict] = {}  # by the parameter's position across all groups
 
     def _check_hyperparameters(self, group: dict) -> None:
-        if group["lr"] < 0:
-            raise ValueError(f"{type(self).__name__}: learning rate must be non-negative, got {group['lr']}")
+        """Refuse what torch.optim refuses: a negative (or NaN) rate, epsilon, decay or momentum."""
+        for name in ("lr", "eps", "weight_decay", "momentum", "dampening", "alpha"):
+            value = group.get(name)
+            if value is not None and not 0 <= value < float("inf"):  # NaN fails both comparisons
+                raise ValueError(f"{type(self).__name__}: {name} must be a finite number >= 0, got {value}")
 
     def _parameters(self):
         """(position, parameter, its group) for every parameter."""
@@ -54,16 +57,20 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
+        """Update every parameter that has a gradient. Every gradient is checked first: if one
+        holds a NaN or an infinity, nothing changes (no weight, no moment) and it raises."""
+        for position, p, _ in self._parameters():
+            if p.grad is not None and not np.isfinite(p.grad.data).all():
+                raise FloatingPointError(
+                    f"{type(self).__name__}.step: parameter {position} (shape {p.shape}) has a non-finite gradient; "
+                    f"the loss or the model diverged: try a smaller learning rate (nothing was updated)"
+                )
         for position, p, group in self._parameters():
             if p.grad is None:
                 continue
             if not p.data.flags.c_contiguous:  # updated in place, element by element
                 p.data = np.ascontiguousarray(p.data)
-            if not self._update(p.data, p.grad.data, self.state.setdefault(position, {}), group):
-                raise FloatingPointError(
-                    f"{type(self).__name__}.step: parameter {position} (shape {p.shape}) has a non-finite gradient; "
-                    f"the loss or the model diverged: try a smaller learning rate"
-                )
+            self._update(p.data, p.grad.data, self.state.setdefault(position, {}), group)
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> bool:
         """Update theta in place; return False if the gradient had a NaN or an infinity."""

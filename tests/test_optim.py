@@ -112,6 +112,44 @@ def test_non_finite_gradient_stops_with_advice():
         opt.step()
 
 
+@pytest.mark.parametrize("make", [
+    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+    lambda ps: optim.Adam(ps, lr=0.1),
+    lambda ps: optim.AdamW(ps, lr=0.1),
+    lambda ps: optim.RMSprop(ps, lr=0.1, momentum=0.5, centered=True),
+])
+def test_a_non_finite_gradient_changes_nothing(make):
+    """Checked before any update: no weight and no moment moves, in any parameter (PyTorch's
+    optimizers do not check; a NaN written into Adam's moments would poison every later step)."""
+    first, second = nn.Parameter(np.ones(3)), nn.Parameter(np.full(3, 2.0))
+    opt = make([first, second])
+    first.grad, second.grad = mg.Tensor(np.full(3, 0.5)), mg.Tensor(np.full(3, 0.5))
+    opt.step()  # a good step first, so the moments hold numbers
+    weights = [first.data.copy(), second.data.copy()]
+    state = {i: {k: np.array(v, copy=True) for k, v in s.items()} for i, s in opt.state.items()}
+    second.grad = mg.Tensor(np.array([0.1, np.inf, 0.2]))  # the bad gradient is in the *second* parameter
+    with pytest.raises(FloatingPointError, match="parameter 1 .*nothing was updated"):
+        opt.step()
+    np.testing.assert_array_equal(first.data, weights[0])
+    np.testing.assert_array_equal(second.data, weights[1])
+    for i, buffers in state.items():
+        for name, value in buffers.items():
+            np.testing.assert_array_equal(opt.state[i][name], value, err_msg=f"state {name} of parameter {i}")
+
+
+@pytest.mark.parametrize("make, named", [
+    (lambda ps: optim.Adam(ps, lr=float("nan")), "lr"),
+    (lambda ps: optim.Adam(ps, lr=-1e-3), "lr"),
+    (lambda ps: optim.Adam(ps, eps=-1), "eps"),
+    (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5), "momentum"),
+    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=float("inf")), "weight_decay"),
+    (lambda ps: optim.RMSprop(ps, alpha=-0.1), "alpha"),
+])
+def test_hyperparameters_are_refused_as_torch_optim_refuses_them(make, named):
+    with pytest.raises(ValueError, match=f"{named} must be a finite number >= 0"):
+        make([nn.Parameter(np.ones(2))])
+
+
 def test_param_groups_have_their_own_learning_rates():
     a, b = nn.Parameter(np.ones(1)), nn.Parameter(np.ones(1))
     opt = optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
