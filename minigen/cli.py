@@ -135,9 +135,8 @@ def _load_experiment(path):
 
 def _sample(args) -> int:
     from . import plots
-    from .random import Generator
-
     from .experiments.settings import whole
+    from .random import Generator
 
     whole("--n", args.n)
     experiment, _ = _load_experiment(args.checkpoint)
