@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
-import tempfile
 from pathlib import Path
 from statistics import NormalDist
 from typing import Callable, Sequence
@@ -20,23 +18,14 @@ from typing import Callable, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from .serialization import file_mode
+from .serialization import atomic_file
 
 
 def save(fig: Figure, path) -> Path:
     """Write `fig` to `path` (PNG), through a temporary file so a crash leaves no half image."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp.png")  # a name no other writer uses
-    try:
-        with os.fdopen(handle, "wb") as file:
-            fig.savefig(file, format="png", dpi=100, bbox_inches="tight")
-        os.chmod(temporary, file_mode())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_file(path) as file:
+        fig.savefig(file, format="png", dpi=100, bbox_inches="tight")
+    return Path(path)
 
 
 def png_bytes(fig: Figure) -> bytes | None:

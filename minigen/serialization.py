@@ -22,6 +22,7 @@ import json
 import os
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -79,21 +80,29 @@ def file_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_text(path, text: str) -> Path:
-    """Write a text file atomically: into a temporary file of a unique name beside it, then
-    renamed over it, so a reader never sees half a file and two writers never share a name."""
+@contextmanager
+def atomic_file(path, mode: str = "wb"):
+    """Open a file to write `path` atomically: a temporary file of a unique name beside it,
+    renamed over `path` when the block ends, removed if it raises. A reader never sees half a
+    file, and two writers never share a temporary name. Every file minigen writes goes so."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
-        os.chmod(temporary, file_mode())
+        with os.fdopen(handle, mode, **({} if "b" in mode else {"encoding": "utf-8", "newline": ""})) as file:
+            yield file
+        os.chmod(temporary, file_mode())  # as any other new file (mkstemp's are private)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
-    return path
+
+
+def write_text(path, text: str) -> Path:
+    """Write a text file atomically (see `atomic_file`)."""
+    with atomic_file(path, "w") as file:
+        file.write(text)
+    return Path(path)
 
 
 def save(path, obj) -> None:
@@ -102,18 +111,10 @@ def save(path, obj) -> None:
     arrays: dict[str, np.ndarray] = {}
     meta = {"format": FORMAT, "version": VERSION, "tree": _flatten(obj, arrays, "")}
     arrays[_META] = np.array(json.dumps(meta))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-            file.flush()
-            os.fsync(file.fileno())
-        os.chmod(temporary, file_mode())  # as any other new file (mkstemp's are private)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_file(path) as file:
+        np.savez(file, **arrays)
+        file.flush()
+        os.fsync(file.fileno())  # a checkpoint reaches the disk before it replaces the last one
 
 
 def load(path):

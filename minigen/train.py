@@ -112,7 +112,7 @@ def run_folder(out: Path, resume: bool, overwrite: bool):
     try:
         with os.fdopen(handle, "w") as file:
             file.write(str(os.getpid()))
-        for stale in out.glob(".*.tmp*"):  # temporary files of a run that was killed mid-write
+        for stale in out.glob(".*.tmp"):  # temporary files (atomic_file) of a run killed mid-write
             stale.unlink(missing_ok=True)
         if (out / CHECKPOINT).exists() and not resume and not overwrite:
             raise RunExists(f"--out {out} already holds a run ({describe_run(out)}); add --resume to continue it, "

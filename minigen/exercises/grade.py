@@ -116,12 +116,12 @@ def _calls_check(cell: str, name: str) -> re.Match | None:
     return re.search(r"check\(\s*[\"']" + name + r"[\"']\s*,\s*(?P<function>\w+)\s*\)", cell)
 
 
-def locate(exercise, notebooks: list[Path], cells: dict[Path, list[str]]):
-    """(notebook, cell index, function name) where the exercise is graded, or None.
-
-    The cell with its `check(...)` call wins; else the cell that defines its function. The
-    notebook whose name starts with the exercise's number is searched first."""
-    ordered = sorted(notebooks, key=lambda p: (not p.name.startswith(exercise.notebook), p.name))
+def locate(exercise, cells: dict[Path, list[str]]):
+    """(notebook, cell index, function name) where the exercise is graded, or None, given each
+    notebook's code cells. The cell with its `check(...)` call wins; else the cell that
+    defines its function. The notebook whose name starts with the exercise's number is
+    searched first."""
+    ordered = sorted(cells, key=lambda p: (not p.name.startswith(exercise.notebook), p.name))
     for path in ordered:
         for i, cell in enumerate(cells[path]):
             if call := _calls_check(cell, exercise.name):
@@ -176,7 +176,7 @@ def grade_function(name: str, fn) -> tuple[float, str]:
 
 def _run_notebook(folder: str, cells: list[str], plan: list[tuple[int, str, str]], skip: set, scratch: str, connection) -> None:
     """The grading process: run the cells in order and send (exercise, points, verdict, seconds,
-    the cells' errors so far) for each planned exercise at its cell. Runs in a fresh process, so
+    the errors of the cells run since the previous message) for each planned exercise at its cell. Runs in a fresh process, so
     nothing leaks between notebooks or students."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)  # the student's printing (and C libraries') goes nowhere
@@ -205,8 +205,8 @@ def _run_notebook(folder: str, cells: list[str], plan: list[tuple[int, str, str]
                 points, line = 0.0, f"{name}: no function {function}() was defined when its check ran{why}"
             else:
                 points, line = grade_function(name, namespace[function])
-            connection.send((name, points, line, time.perf_counter() - started, errors[:]))
-            started = time.perf_counter()
+            connection.send((name, points, line, time.perf_counter() - started, errors))
+            started, errors = time.perf_counter(), []
 
 
 ONE_THREAD = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
@@ -270,7 +270,7 @@ def grade_notebook(path: Path, cells: list[str], plan: list[tuple[int, str, str]
                 break
             _, points, line, seconds, cell_errors = message
             results[name] = Result(name, points, line, seconds)
-            errors += [e for e in cell_errors if e not in errors]
+            errors += [e for e in cell_errors if e not in errors]  # a rerun after a timeout meets them again
         receiver.close()
         process.join(timeout=5)
         if process.is_alive():
@@ -291,7 +291,7 @@ def grade_student(folder: Path, timeout: float, context=None) -> Student:
             student.notes.append(f"could not read {path.relative_to(folder)}: {error}")
     plans: dict[Path, list[tuple[int, str, str]]] = {}
     for name, exercise in EXERCISES.items():
-        where = locate(exercise, list(cells), cells)
+        where = locate(exercise, cells)
         if where is None:
             student.results[name] = Result(name, 0.0, f"{name}: no notebook has a check({name!r}, ...) cell or defines {exercise.function}()")
             continue

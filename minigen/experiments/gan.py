@@ -30,6 +30,7 @@ from ..models.gan import (
 )
 from ..nn.init import dcgan_init_
 from ..random import Generator, default_generator, manual_seed
+from ..serialization import atomic_file
 from .settings import SettingError, batch_fits, decay_factor, default, fraction, one_of, positive, sizes, whole
 from .vae import load_images
 
@@ -261,8 +262,6 @@ def save_gif(frames, path, seconds_per_frame: float = 0.3) -> Path:
     from PIL import Image
 
     images = [Image.open(frame).convert("P", palette=Image.ADAPTIVE) for frame in frames]
-    path = Path(path)
-    temporary = path.with_name(f".{path.name}.tmp.gif")
-    images[0].save(temporary, save_all=True, append_images=images[1:], duration=int(1000 * seconds_per_frame), loop=0)
-    temporary.replace(path)
-    return path
+    with atomic_file(path) as file:
+        images[0].save(file, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 * seconds_per_frame), loop=0)
+    return Path(path)
