@@ -22,8 +22,10 @@ def test_bce_on_probabilities_clamps_the_log_like_pytorch():
     np.testing.assert_allclose(loss.data, [100.0, 100.0])
     loss.sum().backward()
     assert np.all(np.isfinite(probs.grad.data))
-    with pytest.raises(ValueError, match=r"probs must lie in \[0, 1\]"):
-        F.binary_cross_entropy(mg.tensor([1.5]), np.array([1.0], np.float32))
+    with pytest.raises(ValueError, match=r"binary_cross_entropy: probs must lie in \[0, 1\], got values from 0.2 to 1.5"):
+        F.binary_cross_entropy(mg.tensor([0.2, 1.5]), np.array([1.0, 1.0], np.float32))
+    with pytest.raises(ValueError, match=r"probs must lie in \[0, 1\], got NaN"):  # PyTorch refuses NaN too
+        F.binary_cross_entropy(mg.tensor([0.5, float("nan")]), np.array([1.0, 1.0], np.float32))
 
 
 def test_reductions():

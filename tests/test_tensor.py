@@ -44,13 +44,27 @@ def test_constants_take_the_tensor_dtype():
     assert (2.0 ** x).dtype == np.float32
 
 
-def test_mixed_tensor_dtypes_promote_and_gradients_keep_each_dtype():
+def test_mixed_tensor_dtypes_are_refused_naming_the_op_and_both_dtypes():
     a, b = leaf([1.0, 2.0], np.float32), leaf([3.0, 4.0], np.float64)
-    out = a * b
-    assert out.dtype == np.float64
+    with pytest.raises(TypeError, match=r"mul: got tensors of different dtypes \(float32, float64\).*astype"):
+        a * b
+    out = a * b.astype(np.float32)  # the way out the message names
     out.sum().backward()
-    assert a.grad.dtype == np.float32 and b.grad.dtype == np.float64
+    assert out.dtype == a.grad.dtype == np.float32 and b.grad.dtype == np.float64  # astype's gradient casts back
     np.testing.assert_allclose(a.grad.data, [3.0, 4.0])
+
+
+def test_arrays_and_numbers_are_constants_of_the_tensors_dtype_in_functions_and_modules():
+    x = leaf([0.5, -1.0], np.float32)
+    assert (x * np.array([2.0, 2.0])).dtype == np.float32  # a float64 array does not widen x
+    y = F.softplus(np.array([0.0, 1.0]))  # a function given an array alone: a float64 constant
+    assert isinstance(y, mg.Tensor) and y.dtype == np.float64 and not y.requires_grad
+    np.testing.assert_allclose(y.data, np.log1p(np.exp([0.0, 1.0])))
+    model = mg.nn.Linear(2, 3)
+    out = model(np.ones((4, 2)))  # float64 NumPy input, float32 model: a student's first try
+    assert out.dtype == np.float32 and out.shape == (4, 3)
+    out.sum().backward()
+    assert model.weight.grad.shape == (3, 2)
 
 
 def test_operators_work_with_arrays_and_numbers_on_either_side():
@@ -91,12 +105,61 @@ def test_item_and_numpy():
 # --- the backward sweep ---
 
 
-def test_backward_twice_accumulates():
+def test_gradients_accumulate_over_backward_calls_with_retain_graph():
     x = leaf([1.0, 2.0])
     y = (x * x).sum()
-    y.backward()
+    y.backward(retain_graph=True)
     y.backward()
     np.testing.assert_allclose(x.grad.data, 2 * 2 * np.array([1.0, 2.0]))
+
+
+def test_a_second_backward_through_a_released_graph_is_refused():
+    x = leaf([1.0, 2.0])
+    h = x * x
+    h.sum().backward()
+    with pytest.raises(RuntimeError, match="backward of mul: .*already used by a backward.*retain_graph=True"):
+        (h * 3.0).sum().backward()  # a second loss that shares h: the GAN mistake of a missing detach()
+    np.testing.assert_allclose(x.grad.data, [2.0, 4.0])  # the refused call added nothing
+    (h.detach() * 3.0).sum()  # detach() is the way out: a new leaf
+
+
+def test_grad_with_create_graph_keeps_the_graph_for_the_loss_backward():
+    x = leaf([1.0, 2.0])
+    y = (x * x * x).sum()
+    (g,) = mg.grad(y, x, create_graph=True)  # a gradient penalty's first step
+    (y + (g * g).sum()).backward()  # goes through y's graph a second time: allowed
+    np.testing.assert_allclose(x.grad.data, 3 * np.array([1.0, 4.0]) + 2 * 3 * np.array([1.0, 4.0]) * 6 * np.array([1.0, 2.0]))
+
+
+def test_an_in_place_change_between_forward_and_backward_is_refused_naming_the_op():
+    model = mg.nn.Linear(2, 1)
+    opt = mg.optim.SGD(model.parameters(), lr=0.1)
+    loss = model(np.ones((3, 2))).sum()
+    for p in model.parameters():
+        p.grad = mg.Tensor(np.ones(p.shape, np.float32))
+    before = model.weight.data.copy()
+    opt.step()  # the mistake: a step between the forward and its backward
+    assert not np.array_equal(model.weight.data, before)
+    with pytest.raises(RuntimeError, match=r"backward of (matmul|linear)\w*: input \d \(shape \(\d, \d\)\) was changed in place.*optimizer.step"):
+        loss.backward()
+    model.load_state_dict(model.state_dict())
+    loss = model(np.ones((3, 2))).sum()
+    loss.backward()  # a new forward after the change is fine
+
+
+def test_no_grad_holds_inside_a_generator_function_and_not_outside():
+    x = leaf([1.0, 2.0])
+
+    @mg.no_grad()
+    def doubled(n):
+        for _ in range(n):
+            yield x * 2.0
+
+    seen = []
+    for y in doubled(2):
+        seen.append(y.requires_grad)
+        assert mg.is_grad_enabled()  # the caller's own code between items records as usual
+    assert seen == [False, False]
 
 
 def test_shared_subexpression_gets_the_summed_gradient():

@@ -10,8 +10,21 @@ A subclass writes two static methods, as in PyTorch's `torch.autograd.Function`:
   `ctx.output`, both Tensors, and computes with differentiable operations only, so the
   gradient it returns can be differentiated again.
 
-`Op.apply(*tensors, **params)` runs forward and, when any input requires grad, records the
-`ctx` on the result: that record is one node of the computation graph.
+`SomeFunction.apply(*inputs, **params)` runs forward and, when any input requires grad,
+records the `ctx` on the result: that record is one node of the computation graph.
+
+Three rules keep a graph honest, as in PyTorch:
+
+- **dtypes**: the tensor inputs of one operation share one dtype (float32 and float64 mixed
+  are refused: convert one with `.astype`); NumPy arrays and Python numbers among the inputs
+  are constants and take that dtype;
+- **versions**: every tensor counts the in-place changes made to it through minigen (an
+  optimizer's step, `load_state_dict`, an initializer). The node records its inputs'
+  versions, and backward refuses an input changed since: its gradient would be computed
+  from values the forward never saw. (Writing into `t.data` by hand bypasses the counter,
+  as `.data` does in PyTorch.)
+- **one backward per graph**: backward marks the nodes it went through as used; a second
+  backward through them raises unless the first was given `retain_graph=True`.
 """
 
 from __future__ import annotations
@@ -33,6 +46,8 @@ class Function:
             cls.name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
     inputs: tuple[Tensor, ...] = ()
+    versions: tuple[int, ...] = ()  # the inputs' versions when the forward read them
+    released = False  # True once a backward went through this node without retain_graph
 
     @staticmethod
     def forward(ctx, *arrays: np.ndarray, **params) -> np.ndarray:
@@ -51,7 +66,8 @@ class Function:
         return out
 
     @classmethod
-    def apply(cls, *inputs: Tensor, **params) -> Tensor:
+    def apply(cls, *inputs, **params) -> Tensor:
+        inputs = _tensors(cls.name, inputs)
         ctx = cls()
         try:
             data = cls.forward(ctx, *[t.data for t in inputs], **params)
@@ -72,7 +88,50 @@ class Function:
             for t in inputs:
                 if t._requires_grad:
                     ctx.inputs = inputs
+                    ctx.versions = tuple(t._version for t in inputs)
                     out = Tensor._make(data, ctx)
                     ctx._output = weakref.ref(out)
                     return out
         return Tensor._make(data, None)
+
+    def check_unchanged(self) -> None:
+        """Refuse to run backward through this node twice, or on inputs changed in place."""
+        if self.released:
+            raise RuntimeError(
+                f"backward of {self.name}: this part of the graph was already used by a backward() and "
+                f"released. To run backward through it again, pass retain_graph=True to the first "
+                f"backward(); or compute the forward again (e.g. detach() what one loss shares with another)"
+            )
+        for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
+            if t._version != version:
+                raise RuntimeError(
+                    f"backward of {self.name}: input {i} (shape {t.shape}) was changed in place after "
+                    f"{self.name} used it (version {version}, now {t._version}), so its gradient would be wrong. "
+                    f"Did an optimizer.step() run between this forward and its backward? Compute the "
+                    f"forward again after changing the tensor."
+                )
+
+
+def _tensors(name: str, inputs: tuple) -> tuple[Tensor, ...]:
+    """The inputs as tensors of one dtype: arrays and numbers become constants of the tensors'
+    dtype; tensors of different dtypes are refused."""
+    dtype = None
+    constants = False
+    for t in inputs:
+        if isinstance(t, Tensor):
+            if dtype is None:
+                dtype = t.data.dtype
+            elif t.data.dtype != dtype:
+                found = ", ".join(str(u.dtype) for u in inputs if isinstance(u, Tensor))
+                raise TypeError(
+                    f"{name}: got tensors of different dtypes ({found}); minigen does not mix float32 "
+                    f"and float64 in one operation. Convert one first, e.g. x.astype(np.float32)"
+                )
+        else:
+            constants = True
+    if not constants:
+        return inputs
+    if dtype is None:  # no tensor at all: the first array sets the dtype, as Tensor(array) would
+        first = Tensor(inputs[0])
+        dtype, inputs = first.dtype, (first, *inputs[1:])
+    return tuple(t if isinstance(t, Tensor) else Tensor(t, dtype=dtype) for t in inputs)

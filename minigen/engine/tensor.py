@@ -52,6 +52,27 @@ class _SetGradMode:
 
     def __call__(self, fn):
         import functools
+        import inspect
+
+        if inspect.isgeneratorfunction(fn):  # the mode must hold each time the generator runs
+
+            @functools.wraps(fn)
+            def generator(*args, **kwargs):
+                inner = fn(*args, **kwargs)
+                sent = None
+                while True:
+                    with self:
+                        try:
+                            item = inner.send(sent)
+                        except StopIteration as stop:
+                            return stop.value
+                    try:
+                        sent = yield item
+                    except GeneratorExit:
+                        inner.close()
+                        raise
+
+            return generator
 
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
@@ -116,7 +137,7 @@ class Tensor:
     and take that tensor's dtype, so `x * 0.5` stays float32 when `x` is.
     """
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "_retains_grad", "__weakref__")
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "_retains_grad", "_version", "__weakref__")
     __array_ufunc__ = None  # `array + tensor` must call Tensor.__radd__, not make an object array
 
     def __init__(self, data, dtype=None, requires_grad: bool = False, name: str | None = None):
@@ -128,6 +149,7 @@ class Tensor:
         self._ctx = None  # the Function that made this tensor; None for a leaf
         self.name = name
         self._retains_grad = False
+        self._version = 0  # in-place changes so far (see Function: backward checks it)
 
     @classmethod
     def _make(cls, data: np.ndarray, ctx) -> Tensor:
@@ -139,6 +161,7 @@ class Tensor:
         tensor._ctx = ctx
         tensor.name = None
         tensor._retains_grad = False
+        tensor._version = 0
         return tensor
 
     # --- what it is ---
@@ -220,12 +243,14 @@ class Tensor:
 
     # --- backward ---
 
-    def backward(self, grad=None, create_graph: bool = False) -> None:
+    def backward(self, grad=None, retain_graph: bool | None = None, create_graph: bool = False) -> None:
         """Accumulate d(self)/d(leaf) into the `.grad` of every leaf that requires grad.
 
         `grad` is the gradient of the final result with respect to this tensor; it may be
-        left out when this tensor holds a single number (a loss). Calling backward twice
-        adds the second gradient to the first, as in PyTorch: clear `.grad` between steps.
+        left out when this tensor holds a single number (a loss). Gradients add up over
+        backward calls, as in PyTorch: clear `.grad` between steps (`optimizer.zero_grad()`).
+        The graph can be gone through once, unless `retain_graph=True` (which `create_graph`
+        implies): a second backward through the same operations raises.
         """
         if not self._requires_grad:
             raise RuntimeError(
@@ -235,6 +260,8 @@ class Tensor:
         grad = _initial_grad(self, grad, "backward")
         order = _topological_order([self])
         grads = _backpropagate(order, {id(self): grad}, create_graph, keep=_retained(order))
+        if not (create_graph if retain_graph is None else retain_graph):
+            _release(order)
         for node in order:
             g = grads.get(id(node))
             if g is not None and (node._ctx is None or node._retains_grad):
@@ -397,6 +424,13 @@ def _retained(order: Iterable[Tensor]) -> set[int]:
     return {id(node) for node in order if node._retains_grad}
 
 
+def _release(order: Iterable[Tensor]) -> None:
+    """Mark the graph's nodes as gone through (PyTorch frees their saved tensors here)."""
+    for node in order:
+        if node._ctx is not None:
+            node._ctx.released = True
+
+
 def _backpropagate(order: list[Tensor], grads: dict[int, Tensor], create_graph: bool, keep: set[int]) -> dict[int, Tensor]:
     """Run the chain rule over `order` (inputs before outputs), starting from `grads`.
 
@@ -413,6 +447,7 @@ def _backpropagate(order: list[Tensor], grads: dict[int, Tensor], create_graph: 
                 continue
             if id(node) not in keep:
                 del grads[id(node)]
+            ctx.check_unchanged()
             input_grads = ctx.backward(ctx, grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
@@ -465,13 +500,15 @@ def _initial_grad(output: Tensor, grad, who: str) -> Tensor:
     return grad
 
 
-def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False, allow_unused: bool = False) -> tuple:
+def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool = False) -> tuple:
     """The gradients of `outputs` with respect to `inputs`, like `torch.autograd.grad`.
 
     Returns a tuple with one gradient per input, and leaves every `.grad` alone. With
     `create_graph=True` the backward sweep is itself recorded, so the result can be
-    differentiated again (a gradient penalty needs this). An input that `outputs` does not
-    depend on is an error, unless `allow_unused=True`, in which case its gradient is None.
+    differentiated again (a gradient penalty needs this); it also keeps the graph usable for
+    another backward, as `retain_graph=True` does. An input that `outputs` does not depend
+    on is an error, unless `allow_unused=True`, in which case its gradient is None.
     """
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
@@ -490,6 +527,8 @@ def grad(outputs, inputs, grad_outputs=None, create_graph: bool = False, allow_u
         start[id(out)] = start[id(out)] + g if id(out) in start else g
     order = _topological_order(outputs)
     grads = _backpropagate(order, start, create_graph, keep={id(x) for x in inputs})
+    if not (create_graph if retain_graph is None else retain_graph):
+        _release(order)
     result = []
     for i, x in enumerate(inputs):
         g = grads.get(id(x))

@@ -61,8 +61,10 @@ def binary_cross_entropy(probs: Tensor, target, reduction: str = "mean") -> Tens
     """
     op = "binary_cross_entropy"
     target = _same_shape(op, probs, target, ("probs", "target"))
-    if probs.size and (probs.data.min() < 0 or probs.data.max() > 1):
-        raise ValueError(f"{op}: probs must lie in [0, 1], got values from {probs.data.min():.4g} to {probs.data.max():.4g}; for logits use binary_cross_entropy_with_logits")
+    low, high = (probs.data.min(), probs.data.max()) if probs.size else (0, 1)
+    if not (0 <= low and high <= 1):  # NaN fails too
+        found = "NaN" if np.isnan(low) or np.isnan(high) else f"values from {low:.4g} to {high:.4g}"
+        raise ValueError(f"{op}: probs must lie in [0, 1], got {found}; for logits use binary_cross_entropy_with_logits")
     loss = -(target * _log_at_least_minus_100(probs) + (1.0 - target) * _log_at_least_minus_100(1.0 - probs))
     return _reduce(loss, reduction, op)
 

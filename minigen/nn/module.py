@@ -79,7 +79,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__}.forward is not written")
 
     def __call__(self, *args, **kwargs):
+        if any(isinstance(a, np.ndarray) and a.dtype.kind == "f" for a in args):
+            args = self._as_inputs(args)
         return self.forward(*args, **kwargs)
+
+    def _as_inputs(self, args: tuple) -> tuple:
+        """Float NumPy arrays among the arguments as constant tensors of the parameters' dtype,
+        so `model(x_numpy)` works; integer arrays (class labels) stay as they are."""
+        dtype = next((p.dtype for p in self.parameters()), None)
+        return tuple(Tensor(a, dtype=dtype) if isinstance(a, np.ndarray) and a.dtype.kind == "f" else a for a in args)
 
     def train(self, mode: bool = True) -> Module:
         """Training mode (batch statistics, dropout on) or, with False, evaluation mode."""
@@ -173,6 +181,7 @@ class Module:
             if kind == "param":
                 p = module._parameters[name]
                 p.data = np.array(state[key], dtype=p.dtype, copy=True)
+                p._version += 1  # a graph built before the load must not backpropagate into it
             else:
                 module._buffers[name] = np.array(state[key], dtype=module._buffers[name].dtype, copy=True)
 
