@@ -15,6 +15,7 @@ seconds and writes pictures, metrics and a checkpoint to runs/vae-mlp-digits.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 from . import functional as F
 from .data import two_moons
 from .engine.tensor import Tensor
+from .metrics import EVAL_SAMPLES
 from .random import Generator
 
 
@@ -35,7 +37,7 @@ def demo(steps: int = 500, hidden: int = 16, lr: float = 0.2, seed: int = 0) -> 
     y = (1.0 - 2.0 * moon).astype(np.float32)  # labels +1 and -1
     sizes = [2, hidden, hidden, 1]
     params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         bound = 1 / np.sqrt(fan_in)  # PyTorch's default for nn.Linear
         params.append(Tensor(rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32), requires_grad=True))
         params.append(Tensor(rng.uniform(-bound, bound, fan_out).astype(np.float32), requires_grad=True))
@@ -65,9 +67,25 @@ def demo(steps: int = 500, hidden: int = 16, lr: float = 0.2, seed: int = 0) -> 
 # --- train, sample, eval --------------------------------------------------------------------
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says what was kept."""
+
+
+def _train(experiment, config: dict, args) -> list[dict]:
+    from .train import CHECKPOINT, train
+
+    try:
+        return train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet,
+                     overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        kept = Path(config["out"]) / CHECKPOINT
+        if kept.exists():
+            raise Interrupted(f"interrupted; {kept} holds the last finished epoch: add --resume to continue") from None
+        raise Interrupted("interrupted before the first epoch finished; nothing was saved") from None
+
+
 def _train_vae(args) -> int:
     from .experiments.vae import VAEExperiment, make_config
-    from .train import train
 
     config = make_config(
         model=args.model, data=args.data, data_dir=args.data_dir, latent=args.latent, hidden=args.hidden, epochs=args.epochs,
@@ -77,7 +95,7 @@ def _train_vae(args) -> int:
     experiment = VAEExperiment(config)
     print(f"training {experiment.name}: {experiment.model.num_parameters():,} parameters, {config['epochs']} epochs, "
           f"{len(experiment.train_x):,} training and {len(experiment.test_x):,} test images")
-    history = train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
+    history = _train(experiment, config, args)
     last = history[-1]
     out = Path(config["out"])
     print(f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, "
@@ -92,7 +110,6 @@ def _train_gan(args) -> int:
     import warnings
 
     from .experiments.gan import GANExperiment, make_config
-    from .train import train
 
     config = make_config(
         model=args.model, data=args.data, data_dir=args.data_dir, latent=args.latent, hidden=args.hidden, epochs=args.epochs,
@@ -104,8 +121,7 @@ def _train_gan(args) -> int:
     print(f"training {experiment.name}: {sizes}, {config['epochs']} epochs")
     with warnings.catch_warnings():
         warnings.simplefilter("once")  # the discriminator-wins advice once, not every epoch
-        history = train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet,
-                        overwrite=args.overwrite)
+        history = _train(experiment, config, args)
     last, out = history[-1], Path(config["out"])
     if experiment.toy:
         print(f"modes covered: {last['modes_covered']}/{len(experiment.mixture.centers)}, high-quality samples: {last['high_quality']:.0%}")
@@ -120,38 +136,64 @@ def _train_gan(args) -> int:
 
 def _load_experiment(path):
     from .experiments.gan import GANExperiment
+    from .experiments.settings import SettingError
     from .experiments.vae import VAEExperiment
-    from .serialization import load
+    from .serialization import CheckpointError, load
 
-    checkpoint = load(path)
-    config = checkpoint["config"]
+    try:
+        checkpoint = load(path)
+    except (FileNotFoundError, CheckpointError) as error:
+        raise SettingError(str(error).removeprefix("load: ")) from None
+    config = checkpoint.get("config") if isinstance(checkpoint, dict) else None
+    if not isinstance(config, dict) or "experiment" not in checkpoint:
+        raise SettingError(f"{path} is a minigen checkpoint but not one of a training run (it has no run settings); "
+                           f"give the checkpoint.npz that `minigen train` wrote")
     families = {"vae": VAEExperiment, "gan": GANExperiment}
     if config.get("family") not in families:
-        raise SystemExit(f"minigen: {path} holds a {config.get('family')!r} run, which this command does not know")
+        raise SettingError(f"{path} holds a {config.get('family')!r} run, which this minigen does not know")
     experiment = families[config["family"]](config)
     experiment.load_state_dict(checkpoint["experiment"])
     return experiment, checkpoint
 
 
+PICTURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def _picture_path(out, checkpoint) -> Path:
+    """Where `minigen sample` writes: --out (a file, or a folder to put samples.png in), else
+    beside the checkpoint."""
+    from .experiments.settings import SettingError
+
+    path = Path(checkpoint).with_name("samples_from_checkpoint.png") if out is None else Path(out)
+    if path.is_dir():
+        path = path / "samples.png"
+    if path.suffix.lower() not in PICTURE_FORMATS:
+        raise SettingError(f"--out {out}: a picture file ends in {', '.join(PICTURE_FORMATS)}; got {path.suffix or 'no suffix'!r}")
+    if not path.parent.is_dir():
+        raise SettingError(f"--out {out}: the folder {path.parent} does not exist")
+    return path
+
+
 def _sample(args) -> int:
     from . import plots
-    from .experiments.settings import whole
+    from .experiments.settings import SettingError, whole
     from .random import Generator
 
     whole("--n", args.n)
+    out = _picture_path(args.out, args.checkpoint)
     experiment, _ = _load_experiment(args.checkpoint)
     labels = np.arange(args.n) % 10 if experiment.conditional else None
-    out = Path(args.out or Path(args.checkpoint).with_name("samples_from_checkpoint.png"))
     if experiment.config["family"] == "vae":
-        images = experiment.model.sample(args.n, labels, generator=Generator(args.seed))
+        figure = plots.image_grid(experiment.model.sample(args.n, labels, generator=Generator(args.seed)), columns=10, title=f"{args.n} samples")
     elif experiment.toy:
         points = experiment.generate(args.n, generator=Generator(args.seed))
-        plots.save(plots.scatter_2d(experiment.mixture.sample(args.n, Generator(0))[0], points, experiment.mixture.centers, f"{args.n} samples"), out)
-        print(f"wrote {args.n} samples to {out}")
-        return 0
+        figure = plots.scatter_2d(experiment.mixture.sample(args.n, Generator(0))[0], points, experiment.mixture.centers, f"{args.n} samples")
     else:
-        images = experiment.generate(args.n, labels, generator=Generator(args.seed))
-    plots.save(plots.image_grid(images, columns=10, title=f"{args.n} samples"), out)
+        figure = plots.image_grid(experiment.generate(args.n, labels, generator=Generator(args.seed)), columns=10, title=f"{args.n} samples")
+    try:
+        plots.save(figure, out)
+    except OSError as error:
+        raise SettingError(f"--out {out}: cannot write there ({error.strerror or error})") from None
     print(f"wrote {args.n} samples to {out}")
     return 0
 
@@ -185,10 +227,15 @@ def _print_sample_metrics(experiment, args) -> None:
     labels = np.arange(args.n_samples) % 10 if experiment.conditional else None
     samples = experiment.model.sample(args.n_samples, labels, generator=Generator(experiment.config["seed"] + 7))
     found = metrics.image_metrics(classifier, samples, experiment.train_x, experiment.test_gray)
-    print("  samples (the decoder's mean images), as the GANs are measured:")
-    print(f"    classifier FID    {found['fid']:8.2f}   (real-vs-real floor {found['fid_real_vs_real']:.2f}, uniform noise {found['fid_noise']:.2f};"
-          f" classifier test accuracy {accuracy:.1%})")
+    print(f"  {args.n_samples:,} samples (the decoder's mean images), as the GANs are measured:")
+    print(f"    classifier FID    {found['fid']:8.2f}   ({_floors(found, args.n_samples)}; classifier test accuracy {accuracy:.1%})")
     print(f"    classes above 5%  {found['classes_above_5pct']:8d}   inception score {found['inception_score']:.2f}")
+
+
+def _floors(found: dict, n: int) -> str:
+    """The FID's real-vs-real floor and noise baseline, saying when the floor had fewer images."""
+    fewer = f" from only {found['floor_images']:,} training images, so higher" if found["floor_images"] < n else ""
+    return f"real-vs-real floor {found['fid_real_vs_real']:.2f}{fewer}, uniform noise {found['fid_noise']:.2f}"
 
 
 def _eval_gan(experiment, checkpoint, args) -> int:
@@ -203,7 +250,7 @@ def _eval_gan(experiment, checkpoint, args) -> int:
     labels = np.arange(args.n_samples) % 10 if experiment.conditional else None
     generated = experiment.generate(args.n_samples, labels)
     found = metrics.image_metrics(experiment.classifier, generated, experiment.train_unit, experiment.test_unit)
-    print(f"  classifier FID      {found['fid']:8.2f}   (real-vs-real floor {found['fid_real_vs_real']:.2f}, uniform noise {found['fid_noise']:.2f};"
+    print(f"  classifier FID      {found['fid']:8.2f}   ({args.n_samples:,} samples; {_floors(found, args.n_samples)};"
           f" features of a classifier with {experiment.classifier_accuracy:.1%} test accuracy)")
     print(f"  classes above 5%    {found['classes_above_5pct']:8d}   (histogram {found['class_histogram']}, KL to uniform {found['kl_to_uniform']:.3f})")
     print(f"  inception score     {found['inception_score']:8.2f}   (the classifier's; at most 10)")
@@ -252,86 +299,148 @@ def _grade_exercises(args) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="minigen", description="Generative image models from scratch, in NumPy.")
+class _Help(argparse.HelpFormatter):
+    """argparse's help with each option's default at the end of its line (where it has one
+    that does not depend on the model or data: those defaults are listed in the help text)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default is argparse.SUPPRESS
+        if action.option_strings and not unset and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _shown(value) -> str:
+    """A default as it is typed on the command line: [256, 256] as "256 256"."""
+    return " ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _listed(defaults: dict) -> str:
+    """{"digits": 8, "mnist": 20, ...} as "digits 8; mnist 20", joining keys that share a value."""
+    shown: dict[str, list[str]] = {}
+    for key, value in defaults.items():
+        shown.setdefault(_shown(value), []).append(key)
+    return "; ".join(f"{'/'.join(keys)} {value}" for value, keys in shown.items())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line; choices and data- or model-dependent defaults come from the experiments' tables."""
+    from .experiments import gan as gan_runs
+    from .experiments import vae as vae_runs
+
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show Python's traceback for every error")
+    parser = argparse.ArgumentParser(prog="minigen", description="Generative image models from scratch, in NumPy.", formatter_class=_Help)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    train_parser = commands.add_parser("train", help="train a model")
+    def command(parent, name, **kwargs):
+        return parent.add_parser(name, formatter_class=_Help, parents=[debug], **kwargs)
+
+    train_parser = command(commands, "train", help="train a model")
     families = train_parser.add_subparsers(dest="family", metavar="FAMILY", required=True)
-    vae = families.add_parser("vae", help="a variational autoencoder (defaults: MLP VAE on the bundled 8x8 digits)")
-    vae.add_argument("--model", choices=["mlp", "conv", "cvae"], default="mlp")
-    vae.add_argument("--data", choices=["digits", "mnist", "fashion-mnist"], default="digits")
+    vae_by_data = {"digits": vae_runs.DEFAULTS["digits"], "mnist/fashion-mnist": vae_runs.DEFAULTS["mnist"]}
+    vae = command(families, "vae", help="a variational autoencoder (defaults: MLP VAE on the bundled 8x8 digits)")
+    vae.add_argument("--model", choices=list(vae_runs.MODELS), default="mlp", help="MLP, convolutional or conditional VAE")
+    vae.add_argument("--data", choices=vae_runs.DATASETS, default="digits", help="the bundled 8x8 digits or a 28x28 set (downloaded)")
     vae.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
-    vae.add_argument("--latent", type=int, help="size of z (default: 8 for digits, 20 for MNIST)")
-    vae.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (MLP) or channel counts (conv)")
-    vae.add_argument("--epochs", type=int, help="default: 100 for digits, 10 for MNIST")
-    vae.add_argument("--batch-size", type=int)
-    vae.add_argument("--lr", type=float, default=1e-3)
+    vae.add_argument("--latent", type=int, help=f"size of z (default: {_listed({k: d['latent'] for k, d in vae_by_data.items()})})")
+    vae.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (mlp, cvae) or channel counts (conv) (default: " + "; ".join(
+        f"{data}: {_listed(d['hidden']).replace('; ', ', ')}" for data, d in vae_by_data.items()) + ")")
+    vae.add_argument("--epochs", type=int, help=f"default: {_listed({k: d['epochs'] for k, d in vae_by_data.items()})}")
+    vae.add_argument("--batch-size", type=int, help=f"default: {_listed({k: d['batch_size'] for k, d in vae_by_data.items()})}")
+    vae.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     vae.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (beta-VAE)")
     vae.add_argument("--warmup-epochs", type=int, default=0, help="ramp beta up from 0 over this many epochs")
-    vae.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli")
-    vae.add_argument("--seed", type=int, default=0)
+    vae.add_argument("--likelihood", choices=["bernoulli", "gaussian"], default="bernoulli", help="the decoder's p(x|z)")
+    vae.add_argument("--seed", type=int, default=0, help="seed of every random number")
     vae.add_argument("--out", help="folder for pictures, metrics.csv and checkpoint.npz (default: runs/vae-MODEL-DATA)")
     vae.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     vae.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, an existing run is kept)")
     vae.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    gan = families.add_parser("gan", help="a generative adversarial network (defaults: MLP GAN on the ring of 8 Gaussians)")
-    gan.add_argument("--model", choices=["mlp", "dcgan", "cgan", "wgan-gp"], default="mlp")
-    gan.add_argument("--data", choices=["ring8", "grid25", "digits", "mnist", "fashion-mnist"], default="ring8")
+    gan = command(families, "gan", help="a generative adversarial network (defaults: MLP GAN on the ring of 8 Gaussians)")
+    gan.add_argument("--model", choices=gan_runs.MODELS, default="mlp", help="the toys take mlp or wgan-gp")
+    gan.add_argument("--data", choices=gan_runs.DATASETS, default="ring8", help="a 2-D toy or an image set")
     gan.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
-    gan.add_argument("--latent", type=int, help="size of z")
-    gan.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (MLP) or the base channel count (DCGAN)")
-    gan.add_argument("--epochs", type=int)
-    gan.add_argument("--batch-size", type=int)
-    gan.add_argument("--lr", type=float, help="Adam's learning rate for both networks")
-    gan.add_argument("--d-steps", type=int, help="discriminator steps per generator step (default 1; 5 for wgan-gp)")
+    for option, key, text in [("--latent", "latent", "size of z"), ("--hidden", "hidden", "hidden sizes (MLP) or the base channel count (DCGAN)"),
+                              ("--epochs", "epochs", "epochs"), ("--batch-size", "batch_size", "batch size"),
+                              ("--lr", "lr", "Adam's learning rate for both networks")]:
+        extra = {"nargs": "+"} if key == "hidden" else {}
+        gan.add_argument(option, type=float if key == "lr" else int, **extra,
+                         help=f"{text} (default: toys {_shown(gan_runs.DEFAULTS['toy'][key])}; "
+                              f"images: {_listed({m: gan_runs.DEFAULTS[m][key] for m in gan_runs.MODELS})})")
+    gan.add_argument("--d-steps", type=int, help="discriminator steps per generator step (default: 1; 5 for wgan-gp)")
     gan.add_argument("--loss", choices=["non-saturating", "minimax"], default="non-saturating", help="the generator's loss")
     gan.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real targets 1 - s")
-    gan.add_argument("--seed", type=int, default=0)
+    gan.add_argument("--seed", type=int, default=0, help="seed of every random number")
     gan.add_argument("--out", help="folder for pictures, metrics.csv and checkpoint.npz (default: runs/gan-MODEL-DATA)")
     gan.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     gan.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, an existing run is kept)")
-    gan.add_argument("--quiet", action="store_true")
+    gan.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    sample = commands.add_parser("sample", help="draw samples from a trained model's checkpoint")
+    sample = command(commands, "sample", help="draw samples from a trained model's checkpoint")
     sample.add_argument("checkpoint")
-    sample.add_argument("--n", type=int, default=100)
-    sample.add_argument("--seed", type=int, default=0)
-    sample.add_argument("--out", help="PNG file (default: beside the checkpoint)")
+    sample.add_argument("--n", type=int, default=100, help="how many samples")
+    sample.add_argument("--seed", type=int, default=0, help="seed of every random number")
+    sample.add_argument("--out", help=f"picture file ({', '.join(PICTURE_FORMATS)}) or folder (default: samples_from_checkpoint.png beside the checkpoint)")
 
-    evaluate = commands.add_parser("eval", help="evaluate a trained model's checkpoint on its test set")
+    evaluate = command(commands, "eval", help="evaluate a trained model's checkpoint on its test set")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--k", type=int, default=5000, help="VAE: importance samples for L_k")
-    evaluate.add_argument("--n-samples", type=int, default=2000, help="generated images for the image metrics")
+    evaluate.add_argument("--n-samples", type=int, default=EVAL_SAMPLES,
+                          help="generated images for the image metrics (training scores as many after each epoch)")
 
-    exercises = commands.add_parser("exercises", help="the notebooks' exercises")
+    exercises = command(commands, "exercises", help="the notebooks' exercises")
     exercise_commands = exercises.add_subparsers(dest="action", metavar="ACTION", required=True)
-    build_parser = exercise_commands.add_parser("build", help="write the student versions of the notebooks")
-    build_parser.add_argument("--out", default="student-notebooks",
-                              help="folder for the student notebooks, .py and .ipynb (default: ./student-notebooks)")
+    build_parser = command(exercise_commands, "build", help="write the student versions of the notebooks")
+    build_parser.add_argument("--out", default="student-notebooks", help="folder for the student notebooks, .py and .ipynb")
     build_parser.add_argument("--notebooks", default=None, help="the solution notebooks (default: the repository's notebooks/)")
-    grade_parser = exercise_commands.add_parser(
-        "grade", help="grade a class: one folder per student in SUBMISSIONS; writes a CSV and feedback per student")
+    grade_parser = command(exercise_commands, "grade",
+                           help="grade a class: one folder per student in SUBMISSIONS; writes a CSV and feedback per student")
     grade_parser.add_argument("submissions", help="folder holding one folder of notebooks (.ipynb and/or .py) per student")
-    grade_parser.add_argument("--out", default="grades.csv", help="the CSV to write (default: ./grades.csv)")
+    grade_parser.add_argument("--out", default="grades.csv", help="the CSV to write")
     grade_parser.add_argument("--feedback", default=None, help="folder for <student>.md (default: feedback/ beside --out)")
-    grade_parser.add_argument("--timeout", type=float, default=10.0,
-                              help="seconds one exercise may take, cells before its check included (default: 10)")
+    grade_parser.add_argument("--timeout", type=float, default=10.0, help="seconds one exercise may take, cells before its check included")
     grade_parser.add_argument("--jobs", type=int, default=None, help="students graded at once (default: one per core)")
 
-    demo_parser = commands.add_parser("demo", help="train a tiny network with the bare autograd engine")
+    demo_parser = command(commands, "demo", help="train a tiny network with the bare autograd engine")
     demo_parser.add_argument("--steps", type=int, default=500)
-    demo_parser.add_argument("--seed", type=int, default=0)
+    demo_parser.add_argument("--seed", type=int, default=0, help="seed of every random number")
+    parser.add_argument("--debug", action="store_true", help="show Python's traceback for every error (for bug reports)")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
-    from .experiments.settings import SettingError
-
     try:
         return _run(parser, args)
-    except SettingError as error:  # the user's mistake: one line, no traceback
-        print(f"minigen: error: {error}", file=sys.stderr)
+    except BaseException as error:
+        code = None if args.debug else exit_code(error)
+        if code is None:  # a bug in minigen (or --debug): Python's traceback
+            raise
+        interrupted = isinstance(error, KeyboardInterrupt)
+        print(f"minigen: {error or 'interrupted'}" if interrupted else f"minigen: error: {error}", file=sys.stderr)
+        return code
+
+
+def exit_code(error: BaseException) -> int | None:
+    """2 for a user's mistake (a bad setting, a file that is not a checkpoint), 1 for a run that
+    failed (diverged, data not available, a damaged checkpoint), 130 for Ctrl-C; None for
+    anything else: that is a bug, and its traceback is what a bug report needs."""
+    from .data.mnist import DataUnavailable
+    from .experiments.settings import SettingError
+    from .serialization import CheckpointError
+    from .train import TrainingDiverged
+
+    if isinstance(error, SettingError):
         return 2
+    if isinstance(error, (TrainingDiverged, DataUnavailable, CheckpointError)):
+        return 1
+    if isinstance(error, KeyboardInterrupt):
+        return 130
+    return None
 
 
 def _run(parser, args) -> int:

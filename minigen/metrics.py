@@ -13,7 +13,12 @@ classifier trained with minigen on the same data (once; cached under `$MINIGEN_D
   $\|\mu_r - \mu_g\|^2 + \mathrm{Tr}(\Sigma_r + \Sigma_g - 2 (\Sigma_r \Sigma_g)^{1/2})$
   (Heusel et al., 2017). Its scale depends on the classifier, so it is only meaningful beside
   the *real-vs-real floor* (training images against test images) and the *noise baseline*
-  (uniform noise against test images), which are always reported with it.
+  (uniform noise against test images), which are always reported with it. An estimate from
+  n images is biased upward by a term that shrinks as n grows, so the floor and the baseline
+  use as many images as the generated side (the floor at most the whole training set, and
+  says so when that is fewer): a model that returned real training images would score at
+  the floor. Training and `minigen eval` score the same 1,000 samples (`EVAL_SAMPLES`), so
+  their FIDs agree.
 - *mode coverage*: the histogram of predicted classes, how many classes get more than 5%
   of the samples, and the KL divergence of the histogram from uniform.
 - *classifier inception score*: $\exp\big(\mathbb E_x \mathrm{KL}(p(y \mid x) \,\|\, p(y))\big)$,
@@ -38,6 +43,8 @@ from .data import DataLoader
 from .data.mnist import data_root
 from .engine.tensor import Tensor, no_grad
 from .random import Generator, manual_seed
+
+EVAL_SAMPLES = 1000  # generated images scored after every epoch and by `minigen eval`
 from .serialization import load, save
 
 # --- 2-D toys --------------------------------------------------------------------------------
@@ -167,17 +174,20 @@ def parzen_log_likelihood(samples: np.ndarray, validation: np.ndarray, test: np.
 
 def image_metrics(classifier: FeatureClassifier, generated: np.ndarray, train_x: np.ndarray, test_x: np.ndarray,
                   seed: int = 0) -> dict:
-    """Classifier FID (with its real-vs-real floor and noise baseline), coverage and inception score.
-    All images in [0, 1]."""
-    n = min(len(generated), len(test_x))
+    """Classifier FID against the test images, with its real-vs-real floor (as many training
+    images as generated ones, `floor_images` of them) and noise baseline; coverage and inception
+    score. All images in [0, 1]."""
+    n = len(generated)
+    floor_images = min(n, len(train_x))
     rng = np.random.default_rng(seed)
     real_features, _ = classifier.features_and_probs(test_x)
     gen_features, gen_probs = classifier.features_and_probs(generated)
-    train_features, _ = classifier.features_and_probs(train_x[rng.choice(len(train_x), size=n, replace=False)])
+    train_features, _ = classifier.features_and_probs(train_x[rng.choice(len(train_x), size=floor_images, replace=False)])
     noise_features, _ = classifier.features_and_probs(rng.random((n, *test_x.shape[1:]), dtype=np.float32))
     return {
         "fid": frechet_distance(gen_features, real_features),
         "fid_real_vs_real": frechet_distance(train_features, real_features),
+        "floor_images": floor_images,
         "fid_noise": frechet_distance(noise_features, real_features),
         "inception_score": inception_score(gen_probs),
         **class_coverage(gen_probs),

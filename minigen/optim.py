@@ -62,8 +62,8 @@ class Optimizer:
         for position, p, _ in self._parameters():
             if p.grad is not None and not np.isfinite(p.grad.data).all():
                 raise FloatingPointError(
-                    f"{type(self).__name__}.step: parameter {position} (shape {p.shape}) has a non-finite gradient; "
-                    f"the loss or the model diverged: try a smaller learning rate (nothing was updated)"
+                    f"{type(self).__name__}.step: parameter {position} (shape {p.shape}) has a non-finite gradient, so nothing "
+                    f"was updated; the loss or the model diverged: try a smaller learning rate"
                 )
         for position, p, group in self._parameters():
             if p.grad is None:

@@ -11,14 +11,24 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from statistics import NormalDist
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.figure import Figure
 
 from .serialization import atomic_file
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _figure(**kwargs) -> Figure:
+    """A new matplotlib Figure (matplotlib is imported on the first picture, not with minigen)."""
+    from matplotlib.figure import Figure
+
+    return Figure(**kwargs)
 
 
 def save(fig: Figure, path) -> Path:
@@ -58,7 +68,7 @@ def _to_unit(images: np.ndarray) -> np.ndarray:
 def image_grid(images: np.ndarray, columns: int = 8, title: str | None = None, row_labels: Sequence[str] | None = None) -> Figure:
     """A grid of images (grey for one channel), in [0, 1] or [-1, 1]."""
     canvas = tile(_to_unit(images), columns)
-    fig = Figure(figsize=(max(3.0, 0.6 * columns), max(2.0, 0.6 * canvas.shape[0] / canvas.shape[1] * columns + 0.5)))
+    fig = _figure(figsize=(max(3.0, 0.6 * columns), max(2.0, 0.6 * canvas.shape[0] / canvas.shape[1] * columns + 0.5)))
     ax = fig.add_subplot()
     ax.imshow(canvas, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
@@ -82,7 +92,7 @@ def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, title: str
 
 def curves(history: list[dict], keys: Sequence[str], title: str, ylabel: str) -> Figure:
     """Per-epoch metrics from a training history, one line per key present."""
-    fig = Figure(figsize=(6, 4))
+    fig = _figure(figsize=(6, 4))
     ax = fig.add_subplot()
     epochs = [row["epoch"] for row in history]
     for key in keys:
@@ -106,7 +116,7 @@ def latent_scatter(means: np.ndarray, labels: np.ndarray, title: str = "test-set
         points, axes = centred @ vt[:2].T, ("principal component 1", "principal component 2")
     else:
         points, axes = means, ("z1", "z2")
-    fig = Figure(figsize=(5, 4.5))
+    fig = _figure(figsize=(5, 4.5))
     ax = fig.add_subplot()
     scatter = ax.scatter(points[:, 0], points[:, 1], c=labels, cmap="tab10", s=8, vmin=-0.5, vmax=9.5)
     fig.colorbar(scatter, ax=ax, ticks=range(10), label="label")
@@ -136,7 +146,7 @@ def manifold(decode: Callable[[np.ndarray], np.ndarray], n: int = 15, title: str
 
 def scatter_2d(real: np.ndarray, fake: np.ndarray, centers: np.ndarray | None = None, title: str = "", limits: float | None = None) -> Figure:
     """Real and generated 2-D points, with the mixture's modes marked."""
-    fig = Figure(figsize=(4.5, 4.5))
+    fig = _figure(figsize=(4.5, 4.5))
     ax = fig.add_subplot()
     ax.scatter(real[:, 0], real[:, 1], s=3, alpha=0.3, label="data", color="tab:blue")
     ax.scatter(fake[:, 0], fake[:, 1], s=3, alpha=0.5, label="generated", color="tab:orange")

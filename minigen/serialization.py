@@ -19,6 +19,7 @@ every array it lists is there, and says what is wrong otherwise.
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import zipfile
@@ -117,27 +118,87 @@ def save(path, obj) -> None:
         os.fsync(file.fileno())  # a checkpoint reaches the disk before it replaces the last one
 
 
+class CheckpointError(ValueError):
+    """The file is not a minigen checkpoint, or a damaged one; the message says which and why."""
+
+
+_ZIP = (b"PK\x03\x04", b"PK\x05\x06")  # a zip file's first bytes (with entries, or empty)
+_DEFLATE_RATIO = 1032  # no DEFLATE stream expands more than this
+
+
+def _what_it_is(head: bytes) -> str:
+    """What a file that is not a zip archive looks like, from its first bytes."""
+    if not head:
+        return "an empty file"
+    if head.startswith(b"\x93NUMPY"):
+        return "a single NumPy array (.npy)"
+    if head[:1] == b"\x80":
+        return "a Python pickle (minigen never opens pickles: loading one can run any code)"
+    return f"not an .npz (zip) file: it starts with {head[:8]!r}"
+
+
+def _read_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Every array of the .npz at `path`, each checked before it is read: the size its header
+    claims must be the size the archive holds, so a damaged or hostile file cannot make this
+    allocate terabytes, and arrays of Python objects (pickles) are refused."""
+    size = path.stat().st_size
+    with open(path, "rb") as file:
+        head = file.read(8)
+    if not head.startswith(_ZIP):
+        raise CheckpointError(f"load: {path} is not a minigen checkpoint: {_what_it_is(head)}")
+    arrays = {}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            name = info.filename.removesuffix(".npy")
+            bound = size if info.compress_type == zipfile.ZIP_STORED else _DEFLATE_RATIO * min(info.compress_size, size)
+            if info.compress_size > size or info.file_size > bound:
+                raise CheckpointError(f"load: {path} is damaged: entry {name!r} claims {info.file_size:,} bytes in a file of {size:,}")
+            with archive.open(info) as entry:
+                version = np.lib.format.read_magic(entry)
+                if version not in ((1, 0), (2, 0)):
+                    raise CheckpointError(f"load: {path}: entry {name!r} has .npy format version {version}; minigen writes 1.0")
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                shape, fortran_order, dtype = read_header(entry)
+                if dtype.hasobject:
+                    raise CheckpointError(f"load: {path}: entry {name!r} holds Python objects, which minigen does not load (only numbers and text)")
+                nbytes = math.prod(shape) * dtype.itemsize
+                if entry.tell() + nbytes != info.file_size:
+                    raise CheckpointError(f"load: {path} is damaged: entry {name!r} claims shape {shape} of {dtype} "
+                                          f"({nbytes:,} bytes) but holds {info.file_size - entry.tell():,} bytes")
+                data = np.frombuffer(entry.read(nbytes), dtype=dtype)
+                arrays[name] = data.reshape(shape, order="F" if fortran_order else "C").copy()
+    return arrays
+
+
 def load(path):
-    """Read a checkpoint written by `save`; arrays come back as NumPy arrays."""
+    """Read a checkpoint written by `save`; arrays come back as NumPy arrays.
+
+    Anything else (a pickle, a plain .npz, a truncated, damaged or hostile file) raises
+    `CheckpointError` saying what the file is or what is wrong with it."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"load: no checkpoint at {path}")
+    if path.is_dir():
+        raise CheckpointError(f"load: {path} is a folder; give the checkpoint file in it (e.g. {path / 'checkpoint.npz'})")
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {name: archive[name] for name in archive.files}  # reads (and CRC-checks) everything
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as error:
-        raise ValueError(f"load: {path} is not a readable minigen checkpoint (truncated, damaged or not an .npz file): {error}") from None
+        arrays = _read_arrays(path)  # reads (and CRC-checks) everything
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as error:
+        if isinstance(error, CheckpointError):
+            raise
+        raise CheckpointError(f"load: {path} is not a readable minigen checkpoint (truncated or damaged): {error}") from None
     if _META not in arrays:
-        raise ValueError(f"load: {path} is an .npz file but not a minigen checkpoint (it has no {_META} entry)")
+        raise CheckpointError(f"load: {path} is an .npz file but not a minigen checkpoint (it has no {_META} entry)")
     try:
         meta = json.loads(str(arrays.pop(_META)))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"load: {path}: the checkpoint's description is damaged: {error}") from None
+        if not isinstance(meta, dict):
+            raise ValueError(f"a {type(meta).__name__} where a description belongs")
+    except (ValueError, RecursionError) as error:  # RecursionError: JSON nested thousands deep
+        raise CheckpointError(f"load: {path}: the checkpoint's description is damaged: {str(error)[:200]}") from None
     if meta.get("format") != FORMAT:
-        raise ValueError(f"load: {path} is not a minigen checkpoint (format {meta.get('format')!r})")
+        raise CheckpointError(f"load: {path} is not a minigen checkpoint (format {meta.get('format')!r})")
     if meta.get("version") != VERSION:
-        raise ValueError(f"load: {path} has checkpoint version {meta.get('version')}, this minigen reads version {VERSION}")
+        raise CheckpointError(f"load: {path} has checkpoint version {meta.get('version')}, this minigen reads version {VERSION}")
     try:
-        return _unflatten(meta["tree"], arrays, "")
-    except ValueError as error:
-        raise ValueError(f"load: {path} is damaged: {error}") from None
+        return _unflatten(meta.get("tree"), arrays, "")
+    except (ValueError, TypeError, AttributeError, RecursionError) as error:
+        raise CheckpointError(f"load: {path} is damaged: {str(error)[:200]}") from None

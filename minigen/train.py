@@ -2,9 +2,10 @@
 
 An *experiment* (a VAE run, a GAN run) knows its data, its models and its optimizers; it
 provides one epoch of `batches()`, a `train_step(batch, epoch)` that updates the models and
-returns numbers, an `evaluate(epoch)`, `draw(history)` for the pictures, and `state_dict()`
-/ `load_state_dict()` for everything a resumed run needs (weights, optimizer buffers,
-random generators). `train()` does the rest, the same way for every model:
+returns numbers, an `evaluate(epoch)`, an `after_epoch(epoch, history)` that may record the
+epoch's picture (it runs before the checkpoint, so what it records is saved with the epoch),
+`draw(history)` for the pictures, and `state_dict()` / `load_state_dict()` for everything a
+resumed run needs (weights, optimizer buffers, random generators, recorded frames). `train()` does the rest, the same way for every model:
 
 - a progress bar over the batches of each epoch, with the running losses (every reported
   number whose name ends in "loss"); bars are off when the output is not a terminal;
@@ -29,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 from tqdm import tqdm
 
 from .experiments.settings import SettingError
@@ -117,11 +119,40 @@ def run_folder(out: Path, resume: bool, overwrite: bool):
         if (out / CHECKPOINT).exists() and not resume and not overwrite:
             raise RunExists(f"--out {out} already holds a run ({describe_run(out)}); add --resume to continue it, "
                             f"--overwrite to replace it, or choose another --out")
+        if overwrite and not resume:
+            _clear_run(out)
         if resume and not (out / CHECKPOINT).exists():
             raise SettingError(f"--resume: {out} holds no {CHECKPOINT} to continue from")
         yield
     finally:
         lock.unlink(missing_ok=True)
+
+
+def _clear_run(out: Path) -> None:
+    """Remove what a run wrote that the next one might not write again (its per-epoch frames),
+    with its checkpoint and metrics; the pictures of the new run replace the others."""
+    for path in [out / CHECKPOINT, out / METRICS, *out.glob("frames/epoch_*.png")]:
+        path.unlink(missing_ok=True)
+
+
+def check_resumable(saved: dict, current: dict, path: Path, epochs: int, done: int) -> None:
+    """Refuse a resume that would not continue the saved run: another family, other settings
+    (where the data lives and the epoch count may change), or fewer epochs than are done."""
+    if saved.get("family") != current.get("family"):
+        family = str(saved.get("family")).upper()
+        raise SettingError(f"--resume: {path} holds a {family} run ({saved.get('family')}-{saved.get('model')}-{saved.get('data')}), "
+                           f"not a {str(current.get('family')).upper()} run; continue it with `minigen train {saved.get('family')} --resume "
+                           f"--out {path.parent}`")
+    free = ("epochs", "out", "resume", "data_dir")
+    saved = {k: v for k, v in saved.items() if k not in free}
+    current = {k: v for k, v in current.items() if k not in free}
+    if saved != current:
+        changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
+        given = ", ".join(f"{k} {saved.get(k)!r} saved, {current.get(k)!r} given" for k in changed)
+        raise SettingError(f"--resume: {path} was trained with other settings ({given}); resume with the same ones")
+    if epochs < done:
+        raise SettingError(f"--epochs {epochs}: the run in {path.parent} has {done} epochs done already; "
+                           f"give --epochs {done} or more to continue it")
 
 
 def _check_finite(name: str, metrics: dict, epoch: int, batch: int | None, hint: str) -> None:
@@ -148,7 +179,8 @@ def train(experiment: Experiment, epochs: int, out, resume: bool = False, progre
 
     `out` must not hold a run already, unless `resume` (continue it) or `overwrite` (replace it)."""
     out = Path(out)
-    with run_folder(out, resume, overwrite):
+    # NumPy's overflow warnings would come before the guard's message, which says more: where and what to try
+    with run_folder(out, resume, overwrite), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _train(experiment, epochs, out, resume, progress)
 
 
@@ -157,12 +189,7 @@ def _train(experiment: Experiment, epochs: int, out: Path, resume: bool, progres
     start = 0
     if resume:
         checkpoint = load(out / CHECKPOINT)
-        saved = {k: v for k, v in checkpoint["config"].items() if k not in ("epochs", "out", "resume")}
-        current = {k: v for k, v in experiment.config.items() if k not in ("epochs", "out", "resume")}
-        if saved != current:
-            changed = sorted(k for k in saved.keys() | current.keys() if saved.get(k) != current.get(k))
-            given = ", ".join(f"{k} {saved.get(k)!r} saved, {current.get(k)!r} given" for k in changed)
-            raise SettingError(f"--resume: {out / CHECKPOINT} was trained with other settings ({given}); resume with the same ones")
+        check_resumable(checkpoint["config"], experiment.config, out / CHECKPOINT, epochs, int(checkpoint["epoch"]))
         experiment.load_state_dict(checkpoint["experiment"])
         history, start = checkpoint["history"], int(checkpoint["epoch"])
     disable = None if progress else True  # None: tqdm shows bars on a terminal only, not in a log file
@@ -177,7 +204,8 @@ def _train(experiment: Experiment, epochs: int, out: Path, resume: bool, progres
             try:
                 metrics = experiment.train_step(batch, epoch)
             except FloatingPointError as error:  # an optimizer met a non-finite gradient
-                raise TrainingDiverged(f"{experiment.name}: {error}, at epoch {epoch + 1}, batch {count}. {experiment.divergence_hint}") from None
+                what = str(error).split(";")[0]  # the experiment's hint below says what to try
+                raise TrainingDiverged(f"{experiment.name}: at epoch {epoch + 1}, batch {count}, {what}. {experiment.divergence_hint}") from None
             _check_finite(experiment.name, metrics, epoch, count - 1, experiment.divergence_hint)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value
@@ -189,9 +217,9 @@ def _train(experiment: Experiment, epochs: int, out: Path, resume: bool, progres
         row.update(evaluation)
         row["seconds"] = time.perf_counter() - began
         history.append(row)
+        experiment.after_epoch(epoch, history)  # before the checkpoint: what it records is saved with the epoch
         save(out / CHECKPOINT, {"experiment": experiment.state_dict(), "epoch": epoch + 1, "history": history, "config": experiment.config})
         write_metrics(out / METRICS, history)
-        experiment.after_epoch(epoch, history)
         epoch_bar.set_postfix({k: f"{v:.4g}" for k, v in evaluation.items() if isinstance(v, float)}, refresh=False)
     experiment.draw(history, out)
     return history

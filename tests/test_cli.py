@@ -112,3 +112,120 @@ def test_training_twice_into_one_folder_is_refused_in_one_line(tmp_path, capsys)
     assert main(["train", "vae", "--epochs", "2", "--hidden", "16", "--out", out, "--quiet", "--resume"]) == 0
     assert main(["train", "vae", "--epochs", "2", "--hidden", "32", "--out", out, "--quiet", "--resume"]) == 2
     assert "hidden [16] saved, [32] given" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A finished VAE run (2 epochs) and GAN run (1 epoch), and files that are not runs."""
+    import io
+    import pickle
+    import zipfile
+
+    import numpy as np
+
+    import minigen as mg
+
+    folder = tmp_path_factory.mktemp("runs")
+    assert main(["train", "vae", "--epochs", "2", "--hidden", "16", "--out", str(folder / "vae"), "--quiet"]) == 0
+    assert main(["train", "gan", "--epochs", "1", "--hidden", "16", "16", "--out", str(folder / "gan"), "--quiet"]) == 0
+    np.savez(folder / "plain.npz", a=np.zeros(2))
+    mg.save(folder / "weights.npz", {"model": mg.nn.Linear(2, 2).state_dict()})
+    (folder / "pickle.npz").write_bytes(pickle.dumps([1, 2]))
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (1 << 40,)})
+    with zipfile.ZipFile(folder / "huge.npz", "w") as archive:
+        archive.writestr("a0.npy", header.getvalue())
+    return folder
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["eval", "{runs}/plain.npz"], "{runs}/plain.npz is an .npz file but not a minigen checkpoint (it has no __minigen__ entry)"),
+    (["eval", "{runs}/weights.npz"], "{runs}/weights.npz is a minigen checkpoint but not one of a training run"),
+    (["eval", "{runs}/missing.npz"], "no checkpoint at {runs}/missing.npz"),
+    (["eval", "{runs}/vae"], "{runs}/vae is a folder; give the checkpoint file in it (e.g. {runs}/vae/checkpoint.npz)"),
+    (["sample", "{runs}/pickle.npz"], "{runs}/pickle.npz is not a minigen checkpoint: a Python pickle (minigen never opens pickles"),
+    (["sample", "{runs}/huge.npz"], "entry 'a0' claims shape (1099511627776,) of float64 (8,796,093,022,208 bytes) but holds 0 bytes"),
+    (["sample", "{runs}/vae/checkpoint.npz", "--out", "{runs}/pic.txt"], "--out {runs}/pic.txt: a picture file ends in .png, .pdf, .svg, .jpg, .jpeg; got '.txt'"),
+    (["sample", "{runs}/vae/checkpoint.npz", "--out", "{runs}/no/pic.png"], "--out {runs}/no/pic.png: the folder {runs}/no does not exist"),
+    (["train", "vae", "--resume", "--out", "{runs}/gan"],
+     "--resume: {runs}/gan/checkpoint.npz holds a GAN run (gan-mlp-ring8), not a VAE run; continue it with `minigen train gan --resume --out {runs}/gan`"),
+    (["train", "vae", "--hidden", "16", "--epochs", "1", "--resume", "--out", "{runs}/vae"],
+     "--epochs 1: the run in {runs}/vae has 2 epochs done already; give --epochs 2 or more to continue it"),
+    (["train", "vae", "--hidden", "32", "--epochs", "2", "--resume", "--out", "{runs}/vae"],
+     "--resume: {runs}/vae/checkpoint.npz was trained with other settings (hidden [16] saved, [32] given); resume with the same ones"),
+])
+def test_a_file_or_run_that_does_not_fit_is_one_line_and_exit_code_2(argv, named, runs, capsys):
+    before = {p: p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file()}
+    assert main([a.format(runs=runs) for a in argv] + (["--quiet"] if argv[0] == "train" else [])) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("minigen: error: ") and err.count("\n") == 1 and named.format(runs=runs) in err, err
+    assert "allow_pickle" not in err
+    assert {p: p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file()} == before  # nothing written, nothing replaced
+
+
+def test_settings_that_do_not_apply_to_the_data_do_not_block_a_resume(runs, capsys):
+    checkpoint = (runs / "vae" / "checkpoint.npz").read_bytes()
+    argv = ["train", "vae", "--hidden", "16", "--epochs", "2", "--resume", "--data-dir", str(runs / "elsewhere"), "--quiet"]
+    assert main([*argv, "--out", str(runs / "vae")]) == 0  # the digits are bundled: --data-dir does not matter
+    assert (runs / "vae" / "checkpoint.npz").read_bytes() == checkpoint  # 2 of 2 epochs done: nothing trained
+    assert "test ELBO" in capsys.readouterr().out
+
+
+def test_sample_into_a_folder_writes_samples_png_there(runs, capsys):
+    assert main(["sample", str(runs / "gan" / "checkpoint.npz"), "--n", "30", "--out", str(runs / "gan")]) == 0
+    assert capsys.readouterr().out == f"wrote 30 samples to {runs / 'gan' / 'samples.png'}\n"
+    assert not list((runs / "gan").glob(".*.tmp"))
+
+
+def test_a_failed_run_is_one_line_and_exit_code_1(tmp_path, monkeypatch, capsys):
+    from minigen.data import mnist
+
+    monkeypatch.setitem(mnist.SOURCES["mnist"], "mirrors", [f"file://{tmp_path}/no-mirror/"])  # offline
+    assert main(["train", "vae", "--data", "mnist", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("minigen: error: download: could not get train-images-idx3-ubyte.gz for mnist") and err.count("\n") == 1
+    assert f"copy the four files" in err and str(tmp_path / "data" / "mnist") in err
+    diverged = subprocess.run([sys.executable, "-m", "minigen", "train", "vae", "--lr", "1e9", "--epochs", "3", "--out", str(tmp_path / "d")],
+                              capture_output=True, text=True)  # as a user sees it: no NumPy warnings before the message
+    assert diverged.returncode == 1 and diverged.stderr.count("\n") == 1, diverged.stderr
+    assert diverged.stderr.startswith("minigen: error: vae-mlp-digits: ") and "Try a lower learning rate (--lr)" in diverged.stderr
+
+
+def test_ctrl_c_keeps_the_last_epoch_and_says_how_to_continue(tmp_path, monkeypatch, capsys):
+    from minigen.experiments.vae import VAEExperiment
+
+    steps = []
+    real_step = VAEExperiment.train_step
+
+    def step_then_interrupt(self, batch, epoch):
+        steps.append(epoch)
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_step(self, batch, epoch)
+
+    monkeypatch.setattr(VAEExperiment, "train_step", step_then_interrupt)
+    out = tmp_path / "run"
+    assert main(["train", "vae", "--epochs", "3", "--hidden", "16", "--out", str(out), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert err == f"minigen: interrupted; {out / 'checkpoint.npz'} holds the last finished epoch: add --resume to continue\n"
+    assert not (out / ".lock").exists()
+    monkeypatch.undo()
+    assert main(["train", "vae", "--epochs", "3", "--hidden", "16", "--out", str(out), "--quiet", "--resume"]) == 0
+
+
+def test_debug_shows_the_traceback_of_a_users_mistake_too(tmp_path):
+    from minigen.experiments.settings import SettingError
+
+    for argv in (["--debug", "eval", str(tmp_path / "missing.npz")], ["eval", str(tmp_path / "missing.npz"), "--debug"]):
+        with pytest.raises(SettingError, match="no checkpoint at"):
+            main(argv)
+
+
+def test_help_shows_every_default_and_the_gan_defaults_per_model(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "gan", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--lr LR Adam's learning rate for both networks (default: toys 0.001; images: mlp/cgan 0.001; dcgan 0.0002; wgan-gp 0.0001)" in text
+    assert "--epochs EPOCHS epochs (default: toys 40; images: mlp/cgan/wgan-gp 150; dcgan 60)" in text
+    assert "--label-smoothing LABEL_SMOOTHING one-sided: real targets 1 - s (default: 0.0)" in text
+    assert "--seed SEED seed of every random number (default: 0)" in text

@@ -13,6 +13,7 @@ import pytest
 import minigen as mg
 from minigen.data import (
     DataLoader,
+    DataUnavailable,
     binarize_dynamic,
     binarize_fixed,
     download,
@@ -113,7 +114,7 @@ def test_load_mnist_from_files_the_user_has(tmp_path):
 
 
 def test_load_mnist_without_files_or_network_says_where_to_put_them(tmp_path):
-    with pytest.raises(FileNotFoundError, match=f"not found in {tmp_path / 'fashion-mnist'}"):
+    with pytest.raises(DataUnavailable, match=f"not found in {tmp_path / 'fashion-mnist'}"):
         load_mnist("test", name="fashion-mnist", root=tmp_path, download_missing=False)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import minigen as mg
 from minigen import functional as F
-from minigen import optim
+from minigen import metrics, optim
 from minigen.experiments.gan import GANExperiment, make_config
 from minigen.models.gan import DCGANDiscriminator, MLPDiscriminator, discriminator_loss, generator_loss, gradient_penalty
 from minigen.train import train
@@ -117,9 +117,41 @@ def test_image_models_train_and_evaluate_on_the_digits(tmp_path, monkeypatch, mo
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         history = train(experiment, 1, tmp_path / "run", progress=False)
-    assert np.isfinite(history[-1]["fid"]) and 1 <= history[-1]["classes_above_5pct"] <= 10
-    assert (tmp_path / "run" / "samples" / "epoch_001.png").exists()
+    # the reported numbers are those of the model's own samples: scoring them again gives the same
+    labels = np.arange(metrics.EVAL_SAMPLES) % 10 if experiment.conditional else None
+    again = metrics.image_metrics(experiment.classifier, experiment.generate(metrics.EVAL_SAMPLES, labels), experiment.train_unit, experiment.test_unit)
+    assert history[-1]["fid"] == again["fid"] and history[-1]["classes_above_5pct"] == again["classes_above_5pct"]
+    assert history[-1]["fid"] > 2 * again["fid_real_vs_real"]  # one epoch of a tiny model is far from the data
+    assert (tmp_path / "run" / "frames" / "epoch_001.png").exists() and (tmp_path / "run" / "training.gif").exists()
     assert (tmp_path / "data" / "classifiers").exists()
+
+
+def test_the_fid_floor_is_what_real_images_score_with_as_many_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
+    experiment = GANExperiment(make_config(model="mlp", data="digits", hidden=[16, 16], out=str(tmp_path / "run")))
+    real = experiment.train_unit[np.random.default_rng(5).choice(len(experiment.train_unit), metrics.EVAL_SAMPLES, replace=False)]
+    found = metrics.image_metrics(experiment.classifier, real, experiment.train_unit, experiment.test_unit)
+    assert found["floor_images"] == metrics.EVAL_SAMPLES
+    # real training images "generated": FID at the floor (two draws of the same size), far below noise
+    assert abs(found["fid"] - found["fid_real_vs_real"]) < 0.25 * found["fid_real_vs_real"]
+    assert found["fid"] < 0.02 * found["fid_noise"] and found["classes_above_5pct"] == 10
+
+
+def test_a_resumed_run_rebuilds_every_gif_frame_from_its_checkpoint(tmp_path):
+    from PIL import Image
+
+    straight = _toy(tmp_path / "a", epochs=3)
+    train(straight, 3, tmp_path / "a", progress=False)
+    train(_toy(tmp_path / "b", epochs=3), 2, tmp_path / "b", progress=False)
+    for frame in (tmp_path / "b" / "frames").iterdir():  # as if killed before the frames were written
+        frame.unlink()
+    resumed = _toy(tmp_path / "b", epochs=3)
+    train(resumed, 3, tmp_path / "b", resume=True, progress=False)
+    assert sorted(p.name for p in (tmp_path / "b" / "frames").iterdir()) == ["epoch_001.png", "epoch_002.png", "epoch_003.png"]
+    assert len(resumed.frames) == 3
+    for a, b in zip(straight.frames, resumed.frames):
+        np.testing.assert_array_equal(a, b)
+    assert Image.open(tmp_path / "b" / "training.gif").n_frames == 3
 
 
 def test_toys_refuse_image_models():

@@ -54,11 +54,58 @@ def test_foreign_files_are_refused(tmp_path):
     np.savez(tmp_path / "plain.npz", a=np.zeros(2))
     with pytest.raises(ValueError, match="an .npz file but not a minigen checkpoint"):
         mg.load(tmp_path / "plain.npz")
-    (tmp_path / "text.npz").write_text("hello")
-    with pytest.raises(ValueError, match="not a readable minigen checkpoint"):
-        mg.load(tmp_path / "text.npz")
     with pytest.raises(FileNotFoundError, match="no checkpoint at"):
         mg.load(tmp_path / "missing.npz")
+
+
+def _hostile_files(folder):
+    """(file, what load must say) for files that are not checkpoints, some made to hurt."""
+    import io
+    import json
+    import pickle
+    import zipfile
+
+    cases = []
+
+    def write(name, data, expected):
+        (folder / name).write_bytes(data)
+        cases.append((folder / name, expected))
+
+    write("text.npz", b"hello, I am text", r"not an .npz \(zip\) file: it starts with b'hello, I'")
+    write("empty.npz", b"", "an empty file")
+    write("pickle.npz", pickle.dumps({"a": 1}), "a Python pickle .minigen never opens pickles")
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(3))
+    write("array.npz", buffer.getvalue(), r"a single NumPy array \(.npy\)")
+    buffer = io.BytesIO()  # an .npy header claiming 7 TiB, in a valid zip
+    header = {"descr": "<f8", "fortran_order": False, "shape": (1 << 40,)}
+    np.lib.format.write_array_header_1_0(buffer, header)
+    with zipfile.ZipFile(folder / "huge.npz", "w") as archive:
+        archive.writestr("a0.npy", buffer.getvalue() + b"\0" * 64)
+    cases.append((folder / "huge.npz", r"entry 'a0' claims shape \(1099511627776,\) of float64 \(8,796,093,022,208 bytes\) but holds 64 bytes"))
+    buffer = io.BytesIO()  # an array of Python objects: np.load would suggest allow_pickle
+    np.lib.format.write_array_header_1_0(buffer, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    with zipfile.ZipFile(folder / "objects.npz", "w") as archive:
+        archive.writestr("a0.npy", buffer.getvalue() + pickle.dumps([1]))
+    cases.append((folder / "objects.npz", "entry 'a0' holds Python objects, which minigen does not load"))
+    deep = "[" * 100_000 + "]" * 100_000  # json.loads recurses once per bracket
+    meta = '{"format": "minigen-checkpoint", "version": 1, "tree": ' + deep + "}"
+    np.savez(folder / "deep.npz", __minigen__=np.array(meta))
+    cases.append((folder / "deep.npz", "the checkpoint's description is damaged"))
+    np.savez(folder / "list.npz", __minigen__=np.array("[1, 2]"))
+    cases.append((folder / "list.npz", "the checkpoint's description is damaged: a list where a description belongs"))
+    bad_tree = json.dumps({"format": "minigen-checkpoint", "version": 1, "tree": {"__dict__": [1, 2]}})
+    np.savez(folder / "tree.npz", __minigen__=np.array(bad_tree))
+    cases.append((folder / "tree.npz", "is damaged"))
+    return cases
+
+
+def test_hostile_and_foreign_files_get_one_clear_error_and_no_pickle_advice(tmp_path):
+    for path, expected in _hostile_files(tmp_path):
+        with pytest.raises(mg.serialization.CheckpointError, match=expected) as info:
+            mg.load(path)
+        assert "allow_pickle" not in str(info.value), path.name
+        assert len(str(info.value)) < 400, path.name  # one line, not a dump of the file
 
 
 def test_only_plain_data_is_saved(tmp_path):

@@ -54,7 +54,7 @@ def test_a_nan_stops_training_saying_where_and_what_to_try(tmp_path):
         return step(batch, epoch)
 
     experiment.train_step = poisoned_step
-    with pytest.raises(TrainingDiverged, match=r"vae-mlp-digits: .*non-finite.* at epoch 1, batch 3\. Try a lower learning rate"):
+    with pytest.raises(TrainingDiverged, match=r"vae-mlp-digits: at epoch 1, batch 3, Adam.step: parameter \d+ \(shape .*\) has a non-finite gradient, so nothing was updated\. Try a lower learning rate"):
         train(experiment, 2, tmp_path, progress=False)
 
 
@@ -137,3 +137,56 @@ def test_checkpoint_and_pictures_get_the_permissions_of_other_files(tmp_path):
     os.umask(umask)
     for name in ("checkpoint.npz", "metrics.csv", "samples.png"):
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
+
+
+def test_two_trainings_on_one_folder_one_trains_and_the_other_is_refused(tmp_path):
+    import time
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "minigen", "train", "vae", "--epochs", "60", "--hidden", "16", "--out", str(out)]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / ".lock").exists() and first.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = subprocess.run(command, capture_output=True, text=True)
+    first_err = first.communicate(timeout=300)[1]
+    assert first.returncode == 0, first_err
+    assert second.returncode == 2
+    assert second.stderr == (f"minigen: error: --out {out} is in use: process {first.pid} is training there now; "
+                             f"wait for it or choose another --out\n")
+    assert int(load(out / "checkpoint.npz")["epoch"]) == 60
+    with open(out / "metrics.csv") as file:
+        assert [int(row["epoch"]) for row in csv.DictReader(file)] == list(range(1, 61))
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # lock and temporary files gone
+
+
+SAVE_FOREVER = """
+import sys
+import numpy as np
+import minigen as mg
+
+path = sys.argv[1]
+for epoch in range(1, 10**6):
+    mg.save(path, {"epoch": epoch, "weights": np.full(3_000_000, epoch, np.float64)})  # 24 MB
+    print(epoch, flush=True)
+"""
+
+
+def test_a_kill_during_save_leaves_a_whole_checkpoint_and_the_next_start_cleans_up(tmp_path):
+    import signal
+    import time
+
+    from minigen.train import run_folder
+
+    path = tmp_path / "checkpoint.npz"
+    for delay in (0.9, 1.3, 1.7):
+        writer = subprocess.Popen([sys.executable, "-c", SAVE_FOREVER, str(path)], stdout=subprocess.PIPE, text=True)
+        writer.stdout.readline()  # one checkpoint is whole on disk; now kill it at some point of another write
+        time.sleep(delay)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        checkpoint = load(path)  # the old or the new one, never half of one
+        assert checkpoint["weights"].shape == (3_000_000,) and np.all(checkpoint["weights"] == checkpoint["epoch"])
+    with run_folder(tmp_path, resume=True, overwrite=False):
+        assert not list(tmp_path.glob(".*.tmp"))  # what the killed writers left is gone
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.npz"]

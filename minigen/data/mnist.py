@@ -48,6 +48,10 @@ SOURCES = {
 SPLITS = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"), "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 
 
+class DataUnavailable(RuntimeError):
+    """The data set is neither on disk nor downloadable; the message says where to put its files."""
+
+
 def data_root(root=None) -> Path:
     """Where data sets live: `root`, else $MINIGEN_DATA, else ~/.cache/minigen."""
     return Path(root or os.environ.get("MINIGEN_DATA") or Path.home() / ".cache" / "minigen").expanduser()
@@ -104,7 +108,7 @@ def download(name: str = "mnist", root=None, mirrors=None, sha256=None, timeout:
             except (urllib.error.URLError, OSError, ValueError) as error:
                 failures.append(f"{mirror}: {error}")
         else:
-            raise RuntimeError(
+            raise DataUnavailable(
                 f"download: could not get {file_name} for {name} ({'; '.join(failures)}). Without a network, copy the four "
                 f"files {', '.join(sha256)} (or their uncompressed versions) into {folder}, or point root= / --data-dir "
                 f"at a folder that has them."
@@ -143,7 +147,7 @@ def load_mnist(split: str = "train", name: str = "mnist", root=None, download_mi
     paths = [_find(folder, stem) for stem in (image_stem, label_stem)]
     if None in paths:
         missing = [stem for stem, p in zip((image_stem, label_stem), paths) if p is None]
-        raise FileNotFoundError(f"load_mnist: {', '.join(missing)} (.gz or uncompressed) not found in {folder}; copy the files there or allow downloading")
+        raise DataUnavailable(f"load_mnist: {', '.join(missing)} (.gz or uncompressed) not found in {folder}; copy the files there or allow downloading")
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
         raise ValueError(f"load_mnist: {paths[0].name} holds {images.shape} and {paths[1].name} {labels.shape}: expected N images and N labels")

@@ -120,6 +120,8 @@ class GANExperiment:
         self.fixed_z = Generator(config["seed"] + 2).numpy.standard_normal((100, latent)).astype(np.float32)
         self.fixed_labels = np.repeat(np.arange(10), 10) if self.conditional else None
         self.steps = 0
+        self.frames: list[np.ndarray] = []  # one picture per epoch, for the GIF; saved in the checkpoint
+        self._frames_written = 0  # by this process: after a resume it writes them all once
 
     # --- training ---
 
@@ -183,23 +185,13 @@ class GANExperiment:
         if self.toy:
             found = metrics.mode_metrics(self.generate(2500), self.mixture.centers, self.mixture.std)
             return {"modes_covered": found["modes_covered"], "high_quality": found["high_quality"]}
-        labels = np.arange(1000) % 10 if self.conditional else None
-        found = metrics.image_metrics(self.classifier, self.generate(1000, labels), self.train_unit, self.test_unit)
+        labels = np.arange(metrics.EVAL_SAMPLES) % 10 if self.conditional else None
+        found = metrics.image_metrics(self.classifier, self.generate(metrics.EVAL_SAMPLES, labels), self.train_unit, self.test_unit)
         return {k: found[k] for k in ("fid", "classes_above_5pct", "inception_score")}
 
     def after_epoch(self, epoch: int, history: list[dict]) -> None:
-        out = Path(self.config["out"])
-        if self.toy:
-            real = self.mixture.sample(1000, Generator(0))[0]
-            fig = plots.scatter_2d(real, self.generate(1000, generator=Generator(self.config["seed"] + 2)), self.mixture.centers,
-                                   title=f"epoch {epoch + 1}", limits=5.0 if self.config["data"] == "grid25" else 3.0)
-            plots.save(fig, out / "frames" / f"epoch_{epoch + 1:03d}.png")
-        else:
-            with no_grad():
-                was_training = self.G.training
-                images = (self.G.eval()(Tensor(self.fixed_z), self.fixed_labels).data + 1) / 2
-                self.G.train(was_training)
-            plots.save(plots.image_grid(images, columns=10, title=f"fixed noise, epoch {epoch + 1}"), out / "samples" / f"epoch_{epoch + 1:03d}.png")
+        self.frames.append(self.frame())
+        self.write_frames(Path(self.config["out"]))
         if not self.wgan and history[-1]["train_d_loss"] < 0.05:
             warnings.warn(
                 f"{self.name}, epoch {epoch + 1}: the discriminator's loss fell to {history[-1]['train_d_loss']:.3g}: it tells "
@@ -209,17 +201,42 @@ class GANExperiment:
 
     # --- pictures ---
 
+    def frame(self) -> np.ndarray:
+        """The epoch's picture for the GIF: 1,000 points (toys), or the images of the fixed noise
+        as bytes (100 per frame, 78 KB for MNIST)."""
+        if self.toy:
+            return self.generate(1000, generator=Generator(self.config["seed"] + 2))
+        with no_grad():
+            was_training = self.G.training
+            images = (self.G.eval()(Tensor(self.fixed_z), self.fixed_labels).data + 1) / 2
+            self.G.train(was_training)
+        return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
+
+    def write_frames(self, out: Path) -> list[Path]:
+        """One PNG per recorded frame (frames/epoch_001.png, ...), writing those this process has
+        not written yet; returns them all."""
+        paths = [out / "frames" / f"epoch_{epoch + 1:03d}.png" for epoch in range(len(self.frames))]
+        for epoch in range(self._frames_written, len(self.frames)):
+            if self.toy:
+                fig = plots.scatter_2d(self.mixture.sample(1000, Generator(0))[0], self.frames[epoch], self.mixture.centers,
+                                       title=f"epoch {epoch + 1}", limits=5.0 if self.config["data"] == "grid25" else 3.0)
+            else:
+                fig = plots.image_grid(self.frames[epoch] / 255.0, columns=10, title=f"fixed noise, epoch {epoch + 1}")
+            plots.save(fig, paths[epoch])
+        self._frames_written = len(self.frames)
+        return paths
+
     def draw(self, history: list[dict], out) -> list[Path]:
         out = Path(out)
+        frames = self.write_frames(out)
         written = [
             plots.save(plots.curves(history, ["train_d_loss", "train_g_loss"], "losses per epoch", "loss"), out / "losses.png"),
             plots.save(plots.curves(history, ["train_d_real", "train_d_fake"], "the discriminator's outputs" if not self.wgan else "the critic's scores",
                                     "mean D(x), D(G(z))" if not self.wgan else "mean f(x), f(G(z))"), out / "d_outputs.png"),
         ]
+        if frames:
+            written.append(save_gif(frames, out / "training.gif"))
         if self.toy:
-            frames = sorted((out / "frames").glob("epoch_*.png"))  # all epochs, also across a resume
-            if frames:
-                written.append(save_gif(frames, out / "training.gif"))
             real = self.mixture.sample(2500, Generator(0))[0]
             found = metrics.mode_metrics(self.generate(2500), self.mixture.centers, self.mixture.std)
             title = f"{found['modes_covered']}/{found['modes']} modes, {found['high_quality']:.0%} high quality"
@@ -245,7 +262,8 @@ class GANExperiment:
 
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
-                "generator": self.generator.state_dict(), "default_generator": default_generator.state_dict(), "steps": self.steps}
+                "generator": self.generator.state_dict(), "default_generator": default_generator.state_dict(), "steps": self.steps,
+                "frames": self.frames}
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
@@ -255,6 +273,7 @@ class GANExperiment:
         self.generator.load_state_dict(state["generator"])
         default_generator.load_state_dict(state["default_generator"])
         self.steps = int(state["steps"])
+        self.frames = list(state["frames"])
 
 
 def save_gif(frames, path, seconds_per_frame: float = 0.3) -> Path:
