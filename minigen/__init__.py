@@ -9,7 +9,7 @@ command line in `minigen.cli`.
 
 import numpy as _np
 
-from . import data, functional, nn, optim
+from . import data, functional, models, nn, optim
 from .engine import (
     Function,
     GradcheckError,
@@ -42,6 +42,18 @@ _show_figures_in_notebooks()  # in Jupyter, every matplotlib Figure displays as 
 __version__ = "0.1.0"
 
 
+cat = concatenate  # PyTorch's name
+
+
+def load_run(checkpoint):
+    """The trained run in `checkpoint` (a `checkpoint.npz` written by `minigen train`): a
+    `VAEExperiment` or `GANExperiment` with its models, data and config restored, ready to
+    `generate` (GANs), `model.sample` (VAEs), `evaluate` or train on."""
+    from .experiments import load_run
+
+    return load_run(checkpoint)
+
+
 def tensor(data, dtype=None, requires_grad: bool = False, name: str | None = None) -> Tensor:
     """Make a Tensor (Python numbers and lists become float32)."""
     return Tensor(data, dtype=dtype, requires_grad=requires_grad, name=name)
@@ -59,11 +71,11 @@ def ones(*shape, dtype=_np.float32, requires_grad: bool = False) -> Tensor:
 
 __all__ = [
     # the engine
-    "Function", "GradcheckError", "Tensor", "broadcast_to", "clip", "concatenate", "enable_grad", "grad", "gradcheck",
+    "Function", "GradcheckError", "Tensor", "broadcast_to", "cat", "clip", "concatenate", "enable_grad", "grad", "gradcheck",
     "gradgradcheck", "is_grad_enabled", "matmul", "maximum", "minimum", "no_grad", "ones", "pad", "reshape", "stack",
     "tensor", "transpose", "where", "zeros",
     # randomness and checkpoints
-    "Generator", "load", "manual_seed", "rand", "randn", "save",
+    "Generator", "load", "load_run", "manual_seed", "rand", "randn", "save",
     # the modules, bottom up (listed so that `pdoc minigen` documents every one)
     "engine", "kernels", "functional", "nn", "optim", "data", "models", "experiments", "train", "metrics", "exercises",
     "plots", "viz", "random", "serialization", "notebook", "cli",

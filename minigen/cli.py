@@ -24,6 +24,7 @@ import numpy as np
 from . import functional as F
 from .data import two_moons
 from .engine.tensor import Tensor
+from .experiments import load_run
 from .metrics import EVAL_SAMPLES
 from .random import Generator
 
@@ -112,7 +113,7 @@ def _train_gan(args) -> int:
     from .experiments.gan import GANExperiment, make_config
 
     config = make_config(
-        model=args.model, data=args.data, data_dir=args.data_dir, latent=args.latent, hidden=args.hidden, epochs=args.epochs,
+        model=args.model, data=args.data, data_dir=args.data_dir, latent=args.latent, hidden=args.hidden, channels=args.channels, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, d_steps=args.d_steps, loss=args.loss, label_smoothing=args.label_smoothing,
         seed=args.seed, out=args.out,
     )
@@ -134,41 +135,22 @@ def _train_gan(args) -> int:
     return 0
 
 
-def _load_experiment(path):
-    from .experiments.gan import GANExperiment
-    from .experiments.settings import SettingError
-    from .experiments.vae import VAEExperiment
-    from .serialization import CheckpointError, load
-
-    try:
-        checkpoint = load(path)
-    except (FileNotFoundError, CheckpointError) as error:
-        raise SettingError(str(error).removeprefix("load: ")) from None
-    config = checkpoint.get("config") if isinstance(checkpoint, dict) else None
-    if not isinstance(config, dict) or "experiment" not in checkpoint:
-        raise SettingError(f"{path} is a minigen checkpoint but not one of a training run (it has no run settings); "
-                           f"give the checkpoint.npz that `minigen train` wrote")
-    families = {"vae": VAEExperiment, "gan": GANExperiment}
-    if config.get("family") not in families:
-        raise SettingError(f"{path} holds a {config.get('family')!r} run, which this minigen does not know")
-    experiment = families[config["family"]](config)
-    experiment.load_state_dict(checkpoint["experiment"])
-    return experiment, checkpoint
-
-
 PICTURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
-def _picture_path(out, checkpoint) -> Path:
-    """Where `minigen sample` writes: --out (a file, or a folder to put samples.png in), else
-    beside the checkpoint."""
+def _samples_path(out, checkpoint, arrays: bool) -> Path:
+    """Where `minigen sample` writes: --out (a file, or a folder to put samples.png/.npz in),
+    else beside the checkpoint."""
     from .experiments.settings import SettingError
 
-    path = Path(checkpoint).with_name("samples_from_checkpoint.png") if out is None else Path(out)
+    suffix = ".npz" if arrays else ".png"
+    path = Path(checkpoint).with_name(f"samples_from_checkpoint{suffix}") if out is None else Path(out)
     if path.is_dir():
-        path = path / "samples.png"
-    if path.suffix.lower() not in PICTURE_FORMATS:
-        raise SettingError(f"--out {out}: a picture file ends in {', '.join(PICTURE_FORMATS)}; got {path.suffix or 'no suffix'!r}")
+        path = path / f"samples{suffix}"
+    allowed = (".npz",) if arrays else PICTURE_FORMATS
+    if path.suffix.lower() not in allowed:
+        what = "--format npz writes an .npz file" if arrays else f"a picture file ends in {', '.join(PICTURE_FORMATS)}"
+        raise SettingError(f"--out {out}: {what}; got {path.suffix or 'no suffix'!r}")
     if not path.parent.is_dir():
         raise SettingError(f"--out {out}: the folder {path.parent} does not exist")
     return path
@@ -178,23 +160,29 @@ def _sample(args) -> int:
     from . import plots
     from .experiments.settings import SettingError, whole
     from .random import Generator
+    from .serialization import atomic_file
 
     whole("--n", args.n)
-    out = _picture_path(args.out, args.checkpoint)
-    experiment, _ = _load_experiment(args.checkpoint)
+    out = _samples_path(args.out, args.checkpoint, arrays=args.format == "npz")
+    experiment = load_run(args.checkpoint)
     labels = np.arange(args.n) % 10 if experiment.conditional else None
     if experiment.config["family"] == "vae":
-        figure = plots.image_grid(experiment.model.sample(args.n, labels, generator=Generator(args.seed)), columns=10, title=f"{args.n} samples")
-    elif experiment.toy:
-        points = experiment.generate(args.n, generator=Generator(args.seed))
-        figure = plots.scatter_2d(experiment.mixture.sample(args.n, Generator(0))[0], points, experiment.mixture.centers, f"{args.n} samples")
+        samples = experiment.model.sample(args.n, labels, generator=Generator(args.seed))
     else:
-        figure = plots.image_grid(experiment.generate(args.n, labels, generator=Generator(args.seed)), columns=10, title=f"{args.n} samples")
+        samples = experiment.generate(args.n, labels, generator=Generator(args.seed))
     try:
-        plots.save(figure, out)
+        if args.format == "npz":  # a plain .npz: np.load(path)["samples"], with the labels of a conditional model
+            with atomic_file(out) as file:
+                np.savez(file, samples=samples, **({"labels": labels} if labels is not None else {}))
+        elif experiment.config["family"] == "gan" and experiment.toy:
+            real = experiment.mixture.sample(args.n, Generator(0))[0]
+            plots.save(plots.scatter_2d(real, samples, experiment.mixture.centers, f"{args.n} samples"), out)
+        else:
+            plots.save(plots.image_grid(samples, columns=10, title=f"{args.n} samples"), out)
     except OSError as error:
         raise SettingError(f"--out {out}: cannot write there ({error.strerror or error})") from None
-    print(f"wrote {args.n} samples to {out}")
+    shape = " x ".join(map(str, samples.shape))
+    print(f"wrote {args.n} samples to {out}" + (f" (array 'samples', {shape}, {samples.dtype})" if args.format == "npz" else ""))
     return 0
 
 
@@ -203,11 +191,11 @@ def _eval(args) -> int:
 
     whole("--k", args.k)
     whole("--n-samples", args.n_samples)
-    experiment, checkpoint = _load_experiment(args.checkpoint)
+    experiment = load_run(args.checkpoint)
     if experiment.config["family"] == "gan":
-        return _eval_gan(experiment, checkpoint, args)
+        return _eval_gan(experiment, args)
     evaluation = experiment.evaluate()
-    print(f"{experiment.name} after {checkpoint['epoch']} epochs, on {len(experiment.test_x):,} test images:")
+    print(f"{experiment.name} after {experiment.epochs_done} epochs, on {len(experiment.test_x):,} test images:")
     print(f"  test ELBO       {evaluation['test_elbo']:9.2f} nats per image "
           f"(reconstruction {evaluation['test_reconstruction']:.2f}, KL {evaluation['test_kl']:.2f})")
     print(f"  L_{args.k:<12} {experiment.log_likelihood(k=args.k):9.2f} nats per image (importance-weighted estimate of log p(x))")
@@ -226,37 +214,38 @@ def _print_sample_metrics(experiment, args) -> None:
         root=experiment.config["data_dir"])
     labels = np.arange(args.n_samples) % 10 if experiment.conditional else None
     samples = experiment.model.sample(args.n_samples, labels, generator=Generator(experiment.config["seed"] + 7))
-    found = metrics.image_metrics(classifier, samples, experiment.train_x, experiment.test_gray)
+    measured = metrics.image_metrics(classifier, samples, experiment.train_x, experiment.test_gray)
     print(f"  {args.n_samples:,} samples (the decoder's mean images), as the GANs are measured:")
-    print(f"    classifier FID    {found['fid']:8.2f}   ({_floors(found, args.n_samples)}; classifier test accuracy {accuracy:.1%})")
-    print(f"    classes above 5%  {found['classes_above_5pct']:8d}   inception score {found['inception_score']:.2f}")
+    print(f"    classifier FID    {measured['fid']:8.2f}   ({_floors(measured, args.n_samples)}; classifier test accuracy {accuracy:.1%})")
+    print(f"    classes above 5%  {measured['classes_above_5pct']:8d}   inception score {measured['inception_score']:.2f}")
 
 
-def _floors(found: dict, n: int) -> str:
+def _floors(measured: dict, n: int) -> str:
     """The FID's real-vs-real floor and noise baseline, saying when the floor had fewer images."""
-    fewer = f" from only {found['floor_images']:,} training images, so higher" if found["floor_images"] < n else ""
-    return f"real-vs-real floor {found['fid_real_vs_real']:.2f}{fewer}, uniform noise {found['fid_noise']:.2f}"
+    fewer = f" from only {measured['floor_images']:,} training images, so higher" if measured["floor_images"] < n else ""
+    return f"real-vs-real floor {measured['fid_real_vs_real']:.2f}{fewer}, uniform noise {measured['fid_noise']:.2f}"
 
 
-def _eval_gan(experiment, checkpoint, args) -> int:
+def _eval_gan(experiment, args) -> int:
     from . import metrics
+    from .experiments.gan import TOY_SAMPLES
 
-    print(f"{experiment.name} after {checkpoint['epoch']} epochs:")
+    print(f"{experiment.name} after {experiment.epochs_done} epochs:")
     if experiment.toy:
-        found = metrics.mode_metrics(experiment.generate(2500), experiment.mixture.centers, experiment.mixture.std)
-        print(f"modes covered: {found['modes_covered']}/{found['modes']}")
-        print(f"high-quality samples: {found['high_quality']:.0%} (within 3 standard deviations of a mode; 2,500 samples)")
+        measured = experiment.measure()
+        print(f"modes covered: {measured['modes_covered']}/{measured['modes']}")
+        print(f"high-quality samples: {measured['high_quality']:.0%} (within 3 standard deviations of a mode; {TOY_SAMPLES:,} samples)")
         return 0
-    labels = np.arange(args.n_samples) % 10 if experiment.conditional else None
-    generated = experiment.generate(args.n_samples, labels)
-    found = metrics.image_metrics(experiment.classifier, generated, experiment.train_unit, experiment.test_unit)
-    print(f"  classifier FID      {found['fid']:8.2f}   ({args.n_samples:,} samples; {_floors(found, args.n_samples)};"
+    n = args.n_samples
+    measured = experiment.measure(n)
+    print(f"  classifier FID      {measured['fid']:8.2f}   ({n:,} samples; {_floors(measured, n)};"
           f" features of a classifier with {experiment.classifier_accuracy:.1%} test accuracy)")
-    print(f"  classes above 5%    {found['classes_above_5pct']:8d}   (histogram {found['class_histogram']}, KL to uniform {found['kl_to_uniform']:.3f})")
-    print(f"  inception score     {found['inception_score']:8.2f}   (the classifier's; at most 10)")
-    n = min(len(experiment.test_unit), 1000)
-    validation, test = experiment.train_unit[:n], experiment.test_unit
-    parzen, sigma = metrics.parzen_log_likelihood(generated, validation, test)
+    print(f"  classes above 5%    {measured['classes_above_5pct']:8d}   (histogram {measured['class_histogram']}, "
+          f"KL to uniform {measured['kl_to_uniform']:.3f})")
+    print(f"  inception score     {measured['inception_score']:8.2f}   (the classifier's; at most 10)")
+    generated = experiment.generate(n, np.arange(n) % 10 if experiment.conditional else None)  # the samples measured above
+    validation = experiment.train_unit[: min(len(experiment.test_unit), 1000)]
+    parzen, sigma = metrics.parzen_log_likelihood(generated, validation, experiment.test_unit)
     print(f"  Parzen window       {parzen:8.2f}   nats per image (sigma {sigma:.3f}; historical: a poor estimate in high dimensions)")
     return 0
 
@@ -363,14 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument("--model", choices=gan_runs.MODELS, default="mlp", help="the toys take mlp or wgan-gp")
     gan.add_argument("--data", choices=gan_runs.DATASETS, default="ring8", help="a 2-D toy or an image set")
     gan.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
-    for option, key, text in [("--latent", "latent", "size of z"), ("--hidden", "hidden", "hidden sizes (MLP) or the base channel count (DCGAN)"),
+    for option, key, text in [("--latent", "latent", "size of z"), ("--hidden", "hidden", "hidden layer sizes of the MLPs"),
+                              ("--channels", "channels", "base channel count of the convolutional networks"),
                               ("--epochs", "epochs", "epochs"), ("--batch-size", "batch_size", "batch size"),
-                              ("--lr", "lr", "Adam's learning rate for both networks")]:
-        extra = {"nargs": "+"} if key == "hidden" else {}
-        gan.add_argument(option, type=float if key == "lr" else int, **extra,
-                         help=f"{text} (default: toys {_shown(gan_runs.DEFAULTS['toy'][key])}; "
-                              f"images: {_listed({m: gan_runs.DEFAULTS[m][key] for m in gan_runs.MODELS})})")
-    gan.add_argument("--d-steps", type=int, help="discriminator steps per generator step (default: 1; 5 for wgan-gp)")
+                              ("--lr", "lr", "Adam's learning rate for both networks"),
+                              ("--d-steps", "d_steps", "discriminator (critic) steps per generator step")]:
+        by_data = [(data, {m: row[key] for m, row in rows.items() if key in row}) for data, rows in gan_runs.DEFAULTS.items()]
+        gan.add_argument(option, type=float if key == "lr" else int, **({"nargs": "+"} if key == "hidden" else {}),
+                         help=f"{text} (default: {'; '.join(f'{data}: {_listed(values)}' for data, values in by_data if values)})")
     gan.add_argument("--loss", choices=["non-saturating", "minimax"], default="non-saturating", help="the generator's loss")
     gan.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real targets 1 - s")
     gan.add_argument("--seed", type=int, default=0, help="seed of every random number")
@@ -383,7 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("checkpoint")
     sample.add_argument("--n", type=int, default=100, help="how many samples")
     sample.add_argument("--seed", type=int, default=0, help="seed of every random number")
-    sample.add_argument("--out", help=f"picture file ({', '.join(PICTURE_FORMATS)}) or folder (default: samples_from_checkpoint.png beside the checkpoint)")
+    sample.add_argument("--format", choices=["png", "npz"], default="png",
+                        help="a picture, or the samples as arrays (np.load(file)['samples']) to evaluate elsewhere")
+    sample.add_argument("--out", help=f"file (a picture: {', '.join(PICTURE_FORMATS)}; or .npz) or folder "
+                                      f"(default: samples_from_checkpoint.png or .npz beside the checkpoint)")
 
     evaluate = command(commands, "eval", help="evaluate a trained model's checkpoint on its test set")
     evaluate.add_argument("checkpoint")

@@ -57,7 +57,7 @@ def test_train_gan_on_the_ring_then_eval_and_sample(tmp_path, capsys):
 def test_eval_of_an_image_gan_prints_fid_beside_its_floor_and_baseline(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
     out = tmp_path / "dcgan"
-    assert main(["train", "gan", "--model", "dcgan", "--data", "digits", "--epochs", "1", "--hidden", "8", "--out", str(out), "--quiet"]) == 0
+    assert main(["train", "gan", "--model", "dcgan", "--data", "digits", "--epochs", "1", "--channels", "8", "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
     assert main(["eval", str(out / "checkpoint.npz"), "--n-samples", "300"]) == 0
     printed = capsys.readouterr().out
@@ -85,7 +85,10 @@ def test_exercises_build_writes_student_notebooks(tmp_path, capsys):
     (["train", "gan", "--d-steps", "0"], "--d-steps must be a positive whole number, got 0"),
     (["train", "gan", "--d-steps", "-1"], "--d-steps must be a positive whole number, got -1"),
     (["train", "gan", "--label-smoothing", "2"], "--label-smoothing must be in [0, 1), got 2.0"),
-    (["train", "gan", "--model", "dcgan", "--data", "digits", "--hidden", "8", "99"], "--hidden for --model dcgan is one number"),
+    (["train", "gan", "--model", "dcgan", "--data", "digits", "--hidden", "8", "99"],
+     "--hidden sizes the MLPs; --model dcgan on images is convolutional: give --channels (the base channel count)"),
+    (["train", "gan", "--channels", "8"], "--channels sizes the convolutional networks; --model mlp on the toys is an MLP: give --hidden"),
+    (["train", "gan", "--model", "dcgan", "--data", "digits", "--channels", "0"], "--channels must be a positive whole number, got 0"),
     (["train", "gan", "--model", "dcgan", "--data", "digits", "--batch-size", "5000"], "--batch-size 5000 is larger than the 1,442 training images"),
     (["sample", "nothing.npz", "--n", "0"], "--n must be a positive whole number, got 0"),
     (["eval", "nothing.npz", "--k", "0"], "--k must be a positive whole number, got 0"),
@@ -225,7 +228,28 @@ def test_help_shows_every_default_and_the_gan_defaults_per_model(capsys):
     with pytest.raises(SystemExit):
         main(["train", "gan", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "--lr LR Adam's learning rate for both networks (default: toys 0.001; images: mlp/cgan 0.001; dcgan 0.0002; wgan-gp 0.0001)" in text
-    assert "--epochs EPOCHS epochs (default: toys 40; images: mlp/cgan/wgan-gp 150; dcgan 60)" in text
+    assert ("--lr LR Adam's learning rate for both networks (default: toys: mlp/wgan-gp 0.001; "
+            "images: mlp/cgan 0.001; dcgan 0.0002; wgan-gp 0.0001)") in text
+    assert "--epochs EPOCHS epochs (default: toys: mlp/wgan-gp 40; images: mlp/cgan/wgan-gp 150; dcgan 60)" in text
+    assert "--d-steps D_STEPS discriminator (critic) steps per generator step (default: toys: mlp 1; wgan-gp 5; images: mlp/dcgan/cgan 1; wgan-gp 5)" in text
+    assert "--channels CHANNELS base channel count of the convolutional networks (default: images: dcgan/wgan-gp 32)" in text
     assert "--label-smoothing LABEL_SMOOTHING one-sided: real targets 1 - s (default: 0.0)" in text
     assert "--seed SEED seed of every random number (default: 0)" in text
+
+
+def test_sample_writes_arrays_for_evaluation_elsewhere_and_load_run_restores_the_run(runs, capsys):
+    import numpy as np
+
+    import minigen as mg
+
+    out = runs / "vae-samples.npz"
+    assert main(["sample", str(runs / "vae" / "checkpoint.npz"), "--format", "npz", "--n", "30", "--out", str(out)]) == 0
+    assert capsys.readouterr().out == f"wrote 30 samples to {out} (array 'samples', 30 x 1 x 8 x 8, float32)\n"
+    with np.load(out) as arrays:
+        samples = arrays["samples"]
+    assert samples.shape == (30, 1, 8, 8) and 0 <= samples.min() and samples.max() <= 1
+    run = mg.load_run(runs / "vae" / "checkpoint.npz")
+    assert run.epochs_done == 2 and [row["epoch"] for row in run.history] == [1, 2]
+    np.testing.assert_array_equal(run.model.sample(30, generator=mg.Generator(0)), samples)  # what `sample --seed 0` drew
+    assert main(["sample", str(runs / "gan" / "checkpoint.npz"), "--format", "npz", "--out", str(runs / "x.png")]) == 2
+    assert "--format npz writes an .npz file; got '.png'" in capsys.readouterr().err

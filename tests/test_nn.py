@@ -215,3 +215,31 @@ def test_init_is_reproducible_from_the_seed():
     b = small_model().state_dict()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_module_to_float_and_double_convert_parameters_and_buffers_in_place():
+    model = mg.nn.Sequential(mg.nn.Linear(2, 3), mg.nn.BatchNorm1d(3))
+    weight = model[0].weight
+    assert model.double() is model and weight.dtype == np.float64 and model[1].running_mean.dtype == np.float64
+    assert model[0].weight is weight  # the same Parameter: an optimizer made before would still hold it
+    assert model(np.ones((4, 2))).dtype == np.float64
+    assert model.float() is model and weight.dtype == np.float32 and model.to("cpu") is model
+    with pytest.raises(TypeError, match="Sequential.to: dtype int64 is not supported"):
+        model.to(np.int64)
+
+
+def test_gradcheck_of_a_module_names_a_wrong_parameter_and_leaves_the_module_as_it_was():
+    class Scaled(mg.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = mg.nn.Linear(2, 1)
+
+        def forward(self, x):  # a forward that breaks the chain rule for the bias on purpose
+            return self.linear(x) + mg.Tensor(self.linear.bias.data)
+
+    model = Scaled()
+    x = np.array([[0.5, -1.0]])
+    assert mg.gradcheck(lambda x: model.linear(x).sum(), [x], module=model.linear)
+    with pytest.raises(mg.GradcheckError, match=r"gradient wrong for parameter linear.bias \(shape \(1,\)\)"):
+        mg.gradcheck(lambda: model(x).sum(), module=model)  # analytical 1, numerical 2: "off by a factor 0.5"
+    assert all(p.dtype == np.float32 for p in model.parameters())

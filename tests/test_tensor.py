@@ -356,3 +356,55 @@ def test_functional_is_also_nn_functional():
 
     assert NF.sigmoid is F.sigmoid and NF.log_softmax is F.log_softmax
     assert mg.nn.functional.relu is F.relu
+
+
+def test_pytorch_habits_unsqueeze_squeeze_view_relu_float_double_and_cat():
+    x = leaf([[1.0, -2.0, 3.0]])  # shape (1, 3)
+    assert x.unsqueeze(0).shape == (1, 1, 3) and x.unsqueeze(-1).shape == (1, 3, 1)
+    assert x.squeeze().shape == (3,) and x.squeeze(0).shape == (3,) and x.squeeze(1).shape == (1, 3)
+    assert x.view(3, 1).shape == (3, 1)
+    with pytest.raises(IndexError, match=r"unsqueeze: dim must be in \[-3, 2\] for a tensor of shape \(1, 3\), got 3"):
+        x.unsqueeze(3)
+    y = x.relu()
+    np.testing.assert_array_equal(y.data, [[1.0, 0.0, 3.0]])
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, [[1.0, 0.0, 1.0]])
+    assert x.double().dtype == np.float64 and x.double().float().dtype == np.float32
+    assert float(mg.tensor([2.5])) == 2.5
+    assert mg.cat is mg.concatenate and mg.cat([x, x], axis=0).shape == (2, 3)
+
+
+def test_custom_functions_take_save_for_backward_and_refuse_numpy_gradients():
+    class Cube(mg.Function):
+        @staticmethod
+        def forward(ctx, a):
+            ctx.save_for_backward(a)
+            return a**3
+
+        @staticmethod
+        def backward(ctx, grad):
+            (a,) = ctx.saved_tensors  # the input itself, so the gradient is differentiable again
+            return grad * 3.0 * a * a
+
+    x = leaf([1.0, 2.0], np.float64)
+    assert mg.gradcheck(Cube.apply, [x.data]) and mg.gradgradcheck(Cube.apply, [x.data])
+
+    class Lazy(mg.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return 2 * a
+
+        @staticmethod
+        def backward(ctx, grad):
+            return 2 * grad.data  # a NumPy array: not differentiable any more
+
+    with pytest.raises(TypeError, match="backward of lazy: the gradient for input 0 is a ndarray, not a Tensor"):
+        Lazy.apply(leaf([1.0])).sum().backward()
+
+
+def test_import_minigen_gives_its_models():
+    import subprocess
+    import sys
+
+    code = "import minigen as mg; print(mg.models.VAE.__name__, mg.models.gan.MLPGenerator.__name__)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "VAE MLPGenerator\n"

@@ -57,6 +57,17 @@ class Function:
     def backward(ctx, grad: Tensor):
         raise NotImplementedError
 
+    def save_for_backward(self, *values) -> None:
+        """Keep values for backward, under PyTorch's name. Here forward sees arrays, so this keeps
+        arrays; `saved_tensors` gives them back as tensors, an input's array as that input (so
+        its gradient stays differentiable), anything else as a constant."""
+        self._saved = values
+
+    @property
+    def saved_tensors(self) -> tuple:
+        inputs = {id(t.data): t for t in self.inputs}
+        return tuple(v if v is None or isinstance(v, Tensor) else inputs[id(v)] if id(v) in inputs else Tensor(v) for v in self._saved)
+
     @property
     def output(self) -> Tensor:
         """The tensor this operation produced (held weakly, so the graph has no cycles)."""

@@ -122,20 +122,45 @@ def _output_index(flat: int, shapes: list[tuple[int, ...]]) -> str:
 
 def gradcheck(
     fn: Callable[..., Tensor],
-    inputs: Sequence,
+    inputs: Sequence = (),
     eps: float = 1e-6,
     atol: float = 1e-5,
     rtol: float = 1e-3,
     name: str | None = None,
+    module=None,
 ) -> bool:
     """Compare the whole Jacobian of `fn` from backward with central differences, in float64.
 
     `inputs` are arrays or Tensors; each is converted to a float64 leaf and differentiated.
+    With `module` (an nn.Module), its parameters are checked too, in place: the module
+    computes in float64 during the check and gets its own dtype back after it, and `fn` is
+    called with `inputs` alone (`gradcheck(lambda x: loss(model(x)), [x], module=model)`).
     Entries agree when |analytical - numerical| <= atol + rtol * |numerical|. Returns True,
-    or raises `GradcheckError` naming the input, the worst entry, both values and their ratio.
+    or raises `GradcheckError` naming the input or parameter, the worst entry, both values
+    and their ratio.
     """
     inputs = [_as_float64_leaf(x) for x in inputs]
-    label = name or getattr(fn, "__name__", "fn")
+    labels = [f"input {k}" for k in range(len(inputs))]
+    if module is None:
+        return _check(fn, inputs, labels, eps, atol, rtol, name or getattr(fn, "__name__", "fn"))
+    named = [(key, p) for key, p in module.named_parameters() if p.requires_grad]
+    dtypes = [p.dtype for _, p in named]
+    buffers = [(m, key, b.dtype) for m in module.modules() for key, b in m._buffers.items() if b is not None]
+    module.double()
+    try:
+        n = len(inputs)
+        return _check(lambda *leaves: fn(*leaves[:n]), [*inputs, *(p for _, p in named)], [*labels, *(f"parameter {key}" for key, _ in named)],
+                      eps, atol, rtol, name or getattr(fn, "__name__", "fn"))
+    finally:
+        for (_, p), dtype in zip(named, dtypes):  # the module as it was (float32 -> float64 -> float32 is exact)
+            if p.dtype != dtype:
+                p.data, p._version = p.data.astype(dtype), p._version + 1
+                p.grad = None if p.grad is None else Tensor(p.grad.data.astype(dtype))
+        for m, key, dtype in buffers:
+            m._buffers[key] = m._buffers[key].astype(dtype)
+
+
+def _check(fn, inputs: list[Tensor], labels: list[str], eps: float, atol: float, rtol: float, label: str) -> bool:
     output_shapes = [out.shape for out in _flat_outputs(fn(*inputs))]
     analytical = _analytical_jacobians(fn, inputs)
     numerical = _numerical_jacobians(fn, inputs, eps)
@@ -148,7 +173,7 @@ def gradcheck(
         out_i, in_j = np.unravel_index(worst, a.shape)
         av, nv = float(a.flat[worst]), float(n.flat[worst])
         raise GradcheckError(
-            f"{label}: gradient wrong for input {k} (shape {x.shape}) at index {_unravel(in_j, x.shape)}, "
+            f"{label}: gradient wrong for {labels[k]} (shape {x.shape}) at index {_unravel(in_j, x.shape)}, "
             f"output index {_output_index(int(out_i), output_shapes)}: analytical {av:.6g}, numerical {nv:.6g} "
             f"({describe_ratio(av, nv)}). {int(bad.sum())} of {bad.size} Jacobian entries differ "
             f"(atol={atol:g}, rtol={rtol:g})."

@@ -357,6 +357,25 @@ class Tensor:
     def reshape(self, *shape):
         return _ops.reshape(self, *shape)
 
+    def view(self, *shape):
+        """PyTorch's name for reshape (minigen copies when NumPy must; the values are the same)."""
+        return _ops.reshape(self, *shape)
+
+    def unsqueeze(self, dim: int):
+        """A new axis of size 1 at position `dim` (negative counts from the end of the result)."""
+        ndim = self.ndim + 1
+        if not -ndim <= dim < ndim:
+            raise IndexError(f"unsqueeze: dim must be in [{-ndim}, {ndim - 1}] for a tensor of shape {self.shape}, got {dim}")
+        dim %= ndim
+        return _ops.reshape(self, *self.shape[:dim], 1, *self.shape[dim:])
+
+    def squeeze(self, dim: int | None = None):
+        """Drop the axes of size 1 (or only `dim`, if it has size 1), as torch.squeeze."""
+        if dim is None:
+            return _ops.reshape(self, *[n for n in self.shape if n != 1])
+        dim = _ops.normalize_axis(dim, self.ndim, "squeeze")[0]
+        return self if self.shape[dim] != 1 else _ops.reshape(self, *self.shape[:dim], *self.shape[dim + 1 :])
+
     def transpose(self, *axes):
         return _ops.transpose(self, *axes)
 
@@ -387,6 +406,22 @@ class Tensor:
 
     def clip(self, min=None, max=None):
         return _ops.clip(self, min, max)
+
+    def relu(self):
+        """max(x, 0), written as x times the constant mask x > 0 (`functional.relu` is the same
+        rule as one named operation)."""
+        return self * (self.data > 0)
+
+    def float(self):
+        """This tensor as float32 (differentiable, like astype)."""
+        return self if self.dtype == np.float32 else _ops.astype(self, np.float32)
+
+    def double(self):
+        """This tensor as float64 (differentiable, like astype)."""
+        return self if self.dtype == np.float64 else _ops.astype(self, np.float64)
+
+    def __float__(self) -> float:
+        return float(self.item())
 
 
 def _data(x):
@@ -451,11 +486,17 @@ def _backpropagate(order: list[Tensor], grads: dict[int, Tensor], create_graph: 
             input_grads = ctx.backward(ctx, grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            for inp, g in zip(ctx.inputs, input_grads):
+            if len(input_grads) < len(ctx.inputs) or any(g is not None for g in input_grads[len(ctx.inputs):]):
+                raise RuntimeError(f"backward of {ctx.name}: returned {len(input_grads)} gradients for {len(ctx.inputs)} inputs; return one per input (None where there is none)")
+            for i, (inp, g) in enumerate(zip(ctx.inputs, input_grads)):
                 if g is None or not inp._requires_grad:
                     continue
                 if not isinstance(g, Tensor):
-                    g = Tensor(g, dtype=inp.dtype)
+                    raise TypeError(
+                        f"backward of {ctx.name}: the gradient for input {i} is a {type(g).__name__}, not a Tensor. Compute it "
+                        f"from `grad` and ctx.inputs with minigen operations (so it can be differentiated again), or wrap "
+                        f"a constant in mg.Tensor"
+                    )
                 if g.shape != inp.shape:
                     g = unbroadcast(g, inp.shape, ctx.name)
                 if g.dtype != inp.dtype:

@@ -1,11 +1,11 @@
-"""A GAN run: data, the two networks and their optimizers, the alternating steps, evaluation
-and pictures. `minigen train gan` builds one and `minigen.train.train` runs it.
+"""A GAN run: the data, the two networks, their optimizers and the bookkeeping around the
+training steps of `minigen.models.gan` (pictures, evaluation, checkpoints). `minigen train gan`
+builds one and `minigen.train.train` runs it.
 
-Each training step is one discriminator (critic) step on a batch; every `d_steps`-th step
-is followed by one generator step. The discriminator step feeds it generated samples made
-under `no_grad`, so it can only move the discriminator; the generator step backpropagates
-through the discriminator but steps only the generator's optimizer, and the discriminator's
-gradients from it are cleared before its next step.
+Each training step is one iteration of Goodfellow et al.'s Algorithm 1 (Gulrajani et al.'s for
+WGAN-GP): a step of the discriminator (the critic) on a batch, and after every `d_steps`-th
+one a step of the generator. The steps themselves are `discriminator_step`, `generator_step`,
+`critic_step` and `wgan_generator_step` in `minigen.models.gan`.
 """
 
 from __future__ import annotations
@@ -16,68 +16,94 @@ from pathlib import Path
 import numpy as np
 
 from .. import metrics, optim, plots
-from ..data import DataLoader, grid25, ring8, to_symmetric
-from ..engine.tensor import Tensor, no_grad
-from ..functional import sigmoid
+from ..data import DataLoader, grid25, load_images, ring8, to_symmetric
+from ..engine.tensor import Tensor
 from ..models.gan import (
     DCGANDiscriminator,
     DCGANGenerator,
     MLPDiscriminator,
     MLPGenerator,
-    discriminator_loss,
-    generator_loss,
-    gradient_penalty,
+    critic_step,
+    discriminator_step,
+    generator_step,
+    wgan_generator_step,
 )
+from ..nn import eval_mode
 from ..nn.init import dcgan_init_
 from ..random import Generator, default_generator, manual_seed
 from ..serialization import atomic_file
-from .settings import SettingError, batch_fits, decay_factor, default, fraction, one_of, positive, sizes, whole
-from .vae import load_images
+from .settings import (
+    SettingError,
+    batch_fits,
+    decay_factor,
+    default,
+    fraction,
+    one_of,
+    positive,
+    sizes,
+    whole,
+)
 
 MODELS = ("mlp", "dcgan", "cgan", "wgan-gp")
 TOYS = {"ring8": ring8, "grid25": grid25}
 DATASETS = (*TOYS, "digits", "mnist", "fashion-mnist")
 
-# Hyperparameters: DCGAN's Adam (lr 2e-4, beta1 0.5; Radford et al.), WGAN-GP's (lr 1e-4,
-# betas (0, 0.9), 5 critic steps per generator step, lambda 10; Gulrajani et al.).
+# One complete row of hyperparameters per model, on the 2-D toys and on images. DCGAN's Adam:
+# lr 2e-4, beta1 0.5 (Radford et al., 2015). WGAN-GP's: lr 1e-4, betas (0, 0.9), 5 critic steps
+# per generator step, penalty weight lambda 10 (Gulrajani et al., 2017). The MLPs size their
+# layers with `hidden`; the convolutional networks with `channels`, the base channel count.
 DEFAULTS = {
-    "toy": {"latent": 2, "hidden": [256, 256], "batch_size": 256, "epochs": 40, "lr": 1e-3, "betas": [0.5, 0.999], "lr_decay": 0.95},
-    "mlp": {"latent": 32, "hidden": [256, 256], "batch_size": 64, "epochs": 150, "lr": 1e-3, "betas": [0.5, 0.999]},
-    "dcgan": {"latent": 32, "hidden": [32], "batch_size": 64, "epochs": 60, "lr": 2e-4, "betas": [0.5, 0.999]},
-    "cgan": {"latent": 32, "hidden": [256, 256], "batch_size": 64, "epochs": 150, "lr": 1e-3, "betas": [0.5, 0.999]},
-    "wgan-gp": {"latent": 32, "hidden": [32], "batch_size": 64, "epochs": 150, "lr": 1e-4, "betas": [0.0, 0.9]},
+    "toys": {
+        "mlp": {"latent": 2, "hidden": [256, 256], "batch_size": 256, "epochs": 40, "lr": 1e-3, "betas": [0.5, 0.999], "lr_decay": 0.95, "d_steps": 1},
+        "wgan-gp": {"latent": 2, "hidden": [256, 256], "batch_size": 256, "epochs": 40, "lr": 1e-3, "betas": [0.0, 0.9], "lr_decay": 0.95,
+                    "d_steps": 5, "penalty_weight": 10.0},
+    },
+    "images": {
+        "mlp": {"latent": 32, "hidden": [256, 256], "batch_size": 64, "epochs": 150, "lr": 1e-3, "betas": [0.5, 0.999], "lr_decay": 1.0, "d_steps": 1},
+        "dcgan": {"latent": 32, "channels": 32, "batch_size": 64, "epochs": 60, "lr": 2e-4, "betas": [0.5, 0.999], "lr_decay": 1.0, "d_steps": 1},
+        "cgan": {"latent": 32, "hidden": [256, 256], "batch_size": 64, "epochs": 150, "lr": 1e-3, "betas": [0.5, 0.999], "lr_decay": 1.0, "d_steps": 1},
+        "wgan-gp": {"latent": 32, "channels": 32, "batch_size": 64, "epochs": 150, "lr": 1e-4, "betas": [0.0, 0.9], "lr_decay": 1.0,
+                    "d_steps": 5, "penalty_weight": 10.0},
+    },
 }
 TOY_STEPS_PER_EPOCH = 100
+TOY_SAMPLES = 2500  # the mode-coverage protocol's sample count (see minigen.metrics)
 
 
-def make_config(model: str = "mlp", data: str = "ring8", data_dir=None, latent=None, hidden=None, epochs=None,
+def make_config(model: str = "mlp", data: str = "ring8", data_dir=None, latent=None, hidden=None, channels=None, epochs=None,
                 batch_size=None, lr=None, lr_decay=None, d_steps=None, loss: str = "non-saturating",
                 label_smoothing: float = 0.0, seed: int = 0, out=None) -> dict:
-    """The run's settings, checked, with the model's defaults filled in where a setting is None
-    (plain values: saved in checkpoints), `out` defaulting to runs/gan-<model>-<data>. A setting
-    out of range raises SettingError."""
+    """The run's settings, checked, with the model's row of `DEFAULTS` filled in where a setting
+    is None (plain values: saved in checkpoints), `out` defaulting to runs/gan-<model>-<data>. A
+    setting out of range, or one the model does not have, raises SettingError."""
     one_of("--model", model, MODELS)
     one_of("--data", data, DATASETS)
     one_of("--loss", loss, ("non-saturating", "minimax"))
     toy = data in TOYS
-    if toy and model in ("dcgan", "cgan"):
-        raise SettingError(f"--model {model} needs images; the 2-D toys take --model mlp or wgan-gp")
-    defaults = DEFAULTS["toy" if toy else model]
-    hidden = sizes("--hidden", default(hidden, defaults["hidden"]))
-    if model in ("dcgan", "wgan-gp") and not toy and len(hidden) != 1:
-        raise SettingError(f"--hidden for --model {model} is one number, the base channel count; got {hidden}")
-    return {
+    if toy and model not in DEFAULTS["toys"]:
+        raise SettingError(f"--model {model} needs images; the 2-D toys take --model {' or '.join(DEFAULTS['toys'])}")
+    row = DEFAULTS["toys" if toy else "images"][model]
+    convolutional = "channels" in row
+    if convolutional and hidden is not None:
+        raise SettingError(f"--hidden sizes the MLPs; --model {model} on images is convolutional: give --channels (the base channel count)")
+    if not convolutional and channels is not None:
+        raise SettingError(f"--channels sizes the convolutional networks; --model {model}{' on the toys' if toy else ''} is an MLP: give --hidden")
+    config = {
         "family": "gan", "model": model, "data": data, "data_dir": None if data_dir is None else str(data_dir),
-        "latent": whole("--latent", default(latent, defaults["latent"])), "hidden": hidden,
-        "epochs": whole("--epochs", default(epochs, defaults["epochs"])),
-        "batch_size": whole("--batch-size", default(batch_size, defaults["batch_size"])),
-        "lr": positive("--lr", default(lr, defaults["lr"])),
-        "betas": list(DEFAULTS["wgan-gp"]["betas"] if model == "wgan-gp" else defaults["betas"]),
-        "lr_decay": decay_factor(default(lr_decay, defaults.get("lr_decay", 1.0))),
-        "d_steps": whole("--d-steps", default(d_steps, 5 if model == "wgan-gp" else 1)), "loss": loss,
+        "latent": whole("--latent", default(latent, row["latent"])),
+        **({"channels": whole("--channels", default(channels, row["channels"]))} if convolutional
+           else {"hidden": sizes("--hidden", default(hidden, row["hidden"]))}),
+        "epochs": whole("--epochs", default(epochs, row["epochs"])),
+        "batch_size": whole("--batch-size", default(batch_size, row["batch_size"])),
+        "lr": positive("--lr", default(lr, row["lr"])), "betas": list(row["betas"]),
+        "lr_decay": decay_factor(default(lr_decay, row["lr_decay"])),
+        "d_steps": whole("--d-steps", default(d_steps, row["d_steps"])), "loss": loss,
         "label_smoothing": fraction("--label-smoothing", label_smoothing), "seed": whole("--seed", seed, 0),
         "out": str(default(out, f"runs/gan-{model}-{data}")),
     }
+    if "penalty_weight" in row:
+        config["penalty_weight"] = row["penalty_weight"]
+    return config
 
 
 class GANExperiment:
@@ -90,12 +116,12 @@ class GANExperiment:
         self.wgan = config["model"] == "wgan-gp"
         self.conditional = config["model"] == "cgan"
         manual_seed(config["seed"])
-        self.generator = Generator(config["seed"] + 1)  # data order, noise, penalty points
-        latent, hidden = config["latent"], config["hidden"]
+        self.rng = Generator(config["seed"] + 1)  # data order, noise, penalty points
+        latent = config["latent"]
         if self.toy:
             self.mixture = TOYS[config["data"]]()
-            self.G = MLPGenerator(latent, (2,), hidden, output="linear")
-            self.D = MLPDiscriminator((2,), hidden)
+            self.G = MLPGenerator(latent, (2,), config["hidden"], output="linear")
+            self.D = MLPDiscriminator((2,), config["hidden"])
         else:
             train_x, self.train_y = load_images(config["data"], "train", config["data_dir"])
             test_x, self.test_y = load_images(config["data"], "test", config["data_dir"])
@@ -103,20 +129,21 @@ class GANExperiment:
             self.train_unit, self.test_unit = train_x, test_x  # [0, 1], for the metrics
             self.train_x = to_symmetric(train_x)  # [-1, 1], the generator's tanh range
             shape, classes = train_x.shape[1:], (10 if self.conditional else 0)
-            if config["model"] in ("dcgan", "wgan-gp"):
-                self.G = DCGANGenerator(latent, shape, channels=hidden[0])
-                self.D = DCGANDiscriminator(shape, channels=hidden[0], batch_norm=not self.wgan)
+            if "channels" in config:
+                self.G = DCGANGenerator(latent, shape, channels=config["channels"])
+                self.D = DCGANDiscriminator(shape, channels=config["channels"], batch_norm=not self.wgan)
                 if not self.wgan:
-                    dcgan_init_(self.G, self.generator)
-                    dcgan_init_(self.D, self.generator)
+                    dcgan_init_(self.G, generator=self.rng)
+                    dcgan_init_(self.D, generator=self.rng)
             else:
-                self.G = MLPGenerator(latent, shape, hidden, output="tanh", num_classes=classes)
-                self.D = MLPDiscriminator(shape, hidden[::-1], num_classes=classes)
+                self.G = MLPGenerator(latent, shape, config["hidden"], output="tanh", num_classes=classes)
+                self.D = MLPDiscriminator(shape, config["hidden"][::-1], num_classes=classes)
             self.classifier, self.classifier_accuracy = metrics.cached_classifier(
                 config["data"], self.train_unit, self.train_y, self.test_unit, self.test_y, root=config["data_dir"])
         betas = tuple(config["betas"])
         self.g_opt = optim.Adam(self.G.parameters(), lr=config["lr"], betas=betas)
         self.d_opt = optim.Adam(self.D.parameters(), lr=config["lr"], betas=betas)
+        self.schedules = [optim.ExponentialLR(opt, gamma=config["lr_decay"]) for opt in (self.g_opt, self.d_opt)]
         self.fixed_z = Generator(config["seed"] + 2).numpy.standard_normal((100, latent)).astype(np.float32)
         self.fixed_labels = np.repeat(np.arange(10), 10) if self.conditional else None
         self.steps = 0
@@ -128,70 +155,60 @@ class GANExperiment:
     def batches(self):
         if self.toy:
             n = self.config["batch_size"]
-            return [(self.mixture.sample(n, self.generator)[0], None) for _ in range(TOY_STEPS_PER_EPOCH)]
+            return [(self.mixture.sample(n, self.rng)[0], None) for _ in range(TOY_STEPS_PER_EPOCH)]
         return DataLoader(self.train_x, self.train_y, batch_size=self.config["batch_size"], shuffle=True, drop_last=True,
-                          generator=self.generator)
+                          generator=self.rng)
 
     def noise(self, n: int) -> Tensor:
-        return Tensor(self.generator.numpy.standard_normal((n, self.config["latent"])).astype(np.float32))
+        return Tensor(self.rng.numpy.standard_normal((n, self.config["latent"])).astype(np.float32))
 
     def train_step(self, batch, epoch: int) -> dict:
+        """One iteration: a step of D (the critic) on this batch and fresh noise; after every
+        d_steps-th one, a step of G on fresh noise."""
         x, y = batch
         labels = y if self.conditional else None
-        for opt in (self.g_opt, self.d_opt):  # exponential decay, derived from the epoch (nothing to save)
-            opt.param_groups[0]["lr"] = self.config["lr"] * self.config["lr_decay"] ** epoch
-        reported = self.discriminator_step(Tensor(x), labels)
+        if self.wgan:
+            reported = critic_step(self.G, self.D, self.d_opt, Tensor(x), self.noise(len(x)), labels, self.config["penalty_weight"], self.rng)
+        else:
+            reported = discriminator_step(self.G, self.D, self.d_opt, Tensor(x), self.noise(len(x)), labels, self.config["label_smoothing"])
         self.steps += 1
         if self.steps % self.config["d_steps"] == 0:
-            reported["g_loss"] = self.generator_step(len(x), labels)
+            if self.wgan:
+                reported |= wgan_generator_step(self.G, self.D, self.g_opt, self.noise(len(x)), labels)
+            else:
+                reported |= generator_step(self.G, self.D, self.g_opt, self.noise(len(x)), labels, self.config["loss"])
         return reported
 
-    def discriminator_step(self, real: Tensor, labels=None) -> dict:
-        """One step of D (or the critic). The fake batch is made under no_grad: G cannot move."""
-        with no_grad():
-            fake = self.G(self.noise(len(real)), labels)
-        real_out, fake_out = self.D(real, labels), self.D(fake, labels)
-        if self.wgan:
-            loss = fake_out.mean() - real_out.mean() + gradient_penalty(self.D, real, fake, labels, 10.0, self.generator)
-        else:
-            loss = discriminator_loss(real_out, fake_out, self.config["label_smoothing"])
-        self.d_opt.zero_grad()
-        loss.backward()
-        self.d_opt.step()
-        summarise = (lambda out: float(out.data.mean())) if self.wgan else (lambda out: float(sigmoid(out).data.mean()))
-        return {"d_loss": loss.item(), "d_real": summarise(real_out), "d_fake": summarise(fake_out)}
-
-    def generator_step(self, n: int, labels=None) -> float:
-        """One step of G. The gradient flows back through D, but only G's optimizer steps (and D's
-        gradients from here are cleared before its next step)."""
-        scores = self.D(self.G(self.noise(n), labels), labels)
-        loss = -scores.mean() if self.wgan else generator_loss(scores, self.config["loss"])
-        self.g_opt.zero_grad()
-        loss.backward()
-        self.g_opt.step()
-        return loss.item()
-
-    @no_grad()
-    def generate(self, n: int, labels=None, generator: Generator | None = None) -> np.ndarray:
-        """n samples: points, or images in [0, 1]."""
-        was_training = self.G.training
-        self.G.eval()
-        z = Tensor((generator or Generator(self.config["seed"] + 3)).numpy.standard_normal((n, self.config["latent"])).astype(np.float32))
-        out = self.G(z, labels).data
-        self.G.train(was_training)
+    def generate(self, n: int, labels=None, generator: Generator | None = None, z: np.ndarray | None = None) -> np.ndarray:
+        """n samples (or one per row of `z`) from G in evaluation mode: points, or images in [0, 1]."""
+        if z is None:
+            z = (generator or Generator(self.config["seed"] + 3)).numpy.standard_normal((n, self.config["latent"])).astype(np.float32)
+        with eval_mode(self.G):
+            out = self.G(Tensor(z), labels).data
         return out if self.toy else (out + 1) / 2
 
-    def evaluate(self, epoch: int | None = None) -> dict:
+    # --- evaluation ---
+
+    def measure(self, n: int | None = None) -> dict:
+        """Every metric of n samples: mode coverage on the toys (2,500 samples by default, the
+        protocol's), the image metrics otherwise (1,000 by default; see minigen.metrics)."""
         if self.toy:
-            found = metrics.mode_metrics(self.generate(2500), self.mixture.centers, self.mixture.std)
-            return {"modes_covered": found["modes_covered"], "high_quality": found["high_quality"]}
-        labels = np.arange(metrics.EVAL_SAMPLES) % 10 if self.conditional else None
-        found = metrics.image_metrics(self.classifier, self.generate(metrics.EVAL_SAMPLES, labels), self.train_unit, self.test_unit)
-        return {k: found[k] for k in ("fid", "classes_above_5pct", "inception_score")}
+            return metrics.mode_metrics(self.generate(n or TOY_SAMPLES), self.mixture.centers, self.mixture.std)
+        n = n or metrics.EVAL_SAMPLES
+        labels = np.arange(n) % 10 if self.conditional else None
+        return metrics.image_metrics(self.classifier, self.generate(n, labels), self.train_unit, self.test_unit)
+
+    def evaluate(self, epoch: int | None = None) -> dict:
+        """The numbers metrics.csv keeps after each epoch (those of `measure()`)."""
+        measured = self.measure()
+        keys = ("modes_covered", "high_quality") if self.toy else ("fid", "classes_above_5pct", "inception_score")
+        return {k: measured[k] for k in keys}
 
     def after_epoch(self, epoch: int, history: list[dict]) -> None:
         self.frames.append(self.frame())
         self.write_frames(Path(self.config["out"]))
+        for schedule in self.schedules:  # the learning rate of the next epoch
+            schedule.step()
         if not self.wgan and history[-1]["train_d_loss"] < 0.05:
             warnings.warn(
                 f"{self.name}, epoch {epoch + 1}: the discriminator's loss fell to {history[-1]['train_d_loss']:.3g}: it tells "
@@ -206,10 +223,7 @@ class GANExperiment:
         as bytes (100 per frame, 78 KB for MNIST)."""
         if self.toy:
             return self.generate(1000, generator=Generator(self.config["seed"] + 2))
-        with no_grad():
-            was_training = self.G.training
-            images = (self.G.eval()(Tensor(self.fixed_z), self.fixed_labels).data + 1) / 2
-            self.G.train(was_training)
+        images = self.generate(len(self.fixed_z), self.fixed_labels, z=self.fixed_z)
         return np.round(np.clip(images, 0, 1) * 255).astype(np.uint8)
 
     def write_frames(self, out: Path) -> list[Path]:
@@ -237,40 +251,37 @@ class GANExperiment:
         if frames:
             written.append(save_gif(frames, out / "training.gif"))
         if self.toy:
-            real = self.mixture.sample(2500, Generator(0))[0]
-            found = metrics.mode_metrics(self.generate(2500), self.mixture.centers, self.mixture.std)
-            title = f"{found['modes_covered']}/{found['modes']} modes, {found['high_quality']:.0%} high quality"
-            written.append(plots.save(plots.scatter_2d(real, self.generate(2500), self.mixture.centers, title), out / "samples.png"))
+            real = self.mixture.sample(TOY_SAMPLES, Generator(0))[0]
+            last = history[-1]  # the evaluation of these very samples (the same seed)
+            title = f"{last['modes_covered']}/{len(self.mixture.centers)} modes, {last['high_quality']:.0%} high quality"
+            written.append(plots.save(plots.scatter_2d(real, self.generate(TOY_SAMPLES), self.mixture.centers, title), out / "samples.png"))
             return written
-        labels = self.fixed_labels
         title = "samples, one class per row" if self.conditional else "samples"
-        written.append(plots.save(plots.image_grid(self.generate(100, labels), columns=10, title=title), out / "samples.png"))
+        written.append(plots.save(plots.image_grid(self.generate(100, self.fixed_labels), columns=10, title=title), out / "samples.png"))
         written.append(plots.save(plots.image_grid(self.interpolation(), columns=10, title="a straight line in z"), out / "interpolation.png"))
         return written
 
-    @no_grad()
     def interpolation(self, steps: int = 10) -> np.ndarray:
+        """Images along the straight line between two noise vectors."""
         ends = Generator(self.config["seed"] + 6).numpy.standard_normal((2, self.config["latent"]))
         z = np.stack([(1 - t) * ends[0] + t * ends[1] for t in np.linspace(0, 1, steps)]).astype(np.float32)
-        labels = np.full(steps, 3) if self.conditional else None
-        self.G.eval()
-        images = (self.G(Tensor(z), labels).data + 1) / 2
-        self.G.train()
-        return images
+        return self.generate(steps, np.full(steps, 3) if self.conditional else None, z=z)
 
     # --- checkpoints ---
 
     def state_dict(self) -> dict:
         return {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
-                "generator": self.generator.state_dict(), "default_generator": default_generator.state_dict(), "steps": self.steps,
-                "frames": self.frames}
+                "schedules": [s.state_dict() for s in self.schedules], "rng": self.rng.state_dict(),
+                "default_generator": default_generator.state_dict(), "steps": self.steps, "frames": self.frames}
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])
         self.D.load_state_dict(state["D"])
         self.g_opt.load_state_dict(state["g_opt"])
         self.d_opt.load_state_dict(state["d_opt"])
-        self.generator.load_state_dict(state["generator"])
+        for schedule, saved in zip(self.schedules, state["schedules"]):
+            schedule.load_state_dict(saved)
+        self.rng.load_state_dict(state["rng"])
         default_generator.load_state_dict(state["default_generator"])
         self.steps = int(state["steps"])
         self.frames = list(state["frames"])

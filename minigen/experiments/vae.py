@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 
 from .. import optim, plots
-from ..data import DataLoader, binarize_dynamic, binarize_fixed, load_digits, load_mnist
+from ..data import DataLoader, binarize_dynamic, binarize_fixed, load_images
 from ..engine.tensor import Tensor, no_grad
-from ..models.vae import VAE, ConditionalVAE, ConvVAE
+from ..models.vae import VAE, ConditionalVAE, ConvVAE, elbo_step
 from ..random import Generator, default_generator, manual_seed
 from .settings import batch_fits, default, nonnegative, one_of, positive, sizes, whole
 
@@ -53,13 +53,6 @@ def make_config(model: str = "mlp", data: str = "digits", data_dir=None, latent=
     }
 
 
-def load_images(data: str, split: str, data_dir=None) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 1, H, W) in [0, 1] and labels."""
-    if data == "digits":
-        return load_digits(split)
-    return load_mnist(split, name=data, root=data_dir)
-
-
 class VAEExperiment:
     divergence_hint = (
         "Try a lower learning rate (--lr), a KL warm-up (--warmup-epochs), or the Bernoulli likelihood for images in [0, 1]."
@@ -69,7 +62,7 @@ class VAEExperiment:
         self.config = config
         self.name = f"vae-{config['model']}-{config['data']}"
         manual_seed(config["seed"])  # the weights' initialisation
-        self.generator = Generator(config["seed"] + 1)  # shuffling, binarisation and the noise eps
+        self.rng = Generator(config["seed"] + 1)  # shuffling, binarisation and the noise eps
         self.train_x, self.train_y = load_images(config["data"], "train", config["data_dir"])
         self.test_gray, self.test_y = load_images(config["data"], "test", config["data_dir"])
         batch_fits(config["batch_size"], len(self.train_x), "training", whole_batches_only=False)
@@ -84,7 +77,7 @@ class VAEExperiment:
     # --- training ---
 
     def batches(self):
-        return DataLoader(self.train_x, self.train_y, batch_size=self.config["batch_size"], shuffle=True, generator=self.generator)
+        return DataLoader(self.train_x, self.train_y, batch_size=self.config["batch_size"], shuffle=True, generator=self.rng)
 
     def beta(self, epoch: int) -> float:
         """beta, ramped up linearly over the first warmup_epochs epochs (KL warm-up, Sønderby et al., 2016)."""
@@ -94,14 +87,8 @@ class VAEExperiment:
     def train_step(self, batch, epoch: int) -> dict:
         x, y = batch
         if self.bernoulli:
-            x = binarize_dynamic(x, self.generator)
-        terms = self.model.elbo(x, y if self.conditional else None, beta=self.beta(epoch), generator=self.generator)
-        loss = -terms.elbo.mean()  # maximise the (beta-weighted) ELBO, averaged over the batch
-        self.optimizer.zero_grad()
-        loss.backward()
-        self.optimizer.step()
-        reconstruction, kl = terms.reconstruction.data.mean(), terms.kl.data.mean()
-        return {"loss": loss.item(), "elbo": float(reconstruction - kl), "reconstruction": float(reconstruction), "kl": float(kl)}
+            x = binarize_dynamic(x, self.rng)
+        return elbo_step(self.model, self.optimizer, x, y if self.conditional else None, self.beta(epoch), self.rng)
 
     @no_grad()
     def evaluate(self, epoch: int | None = None, batch_size: int = 500) -> dict:
@@ -166,13 +153,13 @@ class VAEExperiment:
     def state_dict(self) -> dict:
         return {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.state_dict(), "default_generator": default_generator.state_dict(),
+            "rng": self.rng.state_dict(), "default_generator": default_generator.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.generator.load_state_dict(state["generator"])
+        self.rng.load_state_dict(state["rng"])
         default_generator.load_state_dict(state["default_generator"])
 
     # --- evaluation of a trained model ---

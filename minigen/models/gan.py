@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
-from ..engine.tensor import Tensor, grad
+from ..engine.tensor import Tensor, grad, no_grad
 from ..random import Generator, rng
 
 # --- the losses ------------------------------------------------------------------------------
@@ -77,6 +77,73 @@ def gradient_penalty(critic, real: Tensor, fake: Tensor, labels=None, weight: fl
     (slope,) = grad(scores.sum(), between, create_graph=True)  # the critic's gradient, itself differentiable
     norm = (slope * slope).reshape(real.shape[0], -1).sum(axis=1).sqrt()
     return weight * ((norm - 1.0) ** 2).mean()
+
+
+def critic_loss(real_scores: Tensor, fake_scores: Tensor, penalty: Tensor) -> Tensor:
+    r"""WGAN-GP's critic loss, $\mathbb E[f(\tilde x)] - \mathbb E[f(x)] + \lambda\,\mathrm{GP}$: the critic
+    ascends the estimate of $W$ by descending its negative, the penalty (already weighted) added."""
+    return fake_scores.mean() - real_scores.mean() + penalty
+
+
+def wgan_generator_loss(fake_scores: Tensor) -> Tensor:
+    r"""$-\mathbb E[f(G(z))]$: the generator moves its samples up the critic's scores."""
+    return -fake_scores.mean()
+
+
+# --- one step of each player ------------------------------------------------------------------
+#
+# Goodfellow et al. (2014), Algorithm 1, for each training iteration:
+#   for k steps: sample m noise vectors z and m data x; ascend V on D's parameters;
+#   then: sample m noise vectors z; descend the generator's loss on G's parameters.
+# Gulrajani et al. (2017), Algorithm 1, the same with the critic's loss, k = 5, lambda = 10.
+# Each step below is one of those lines; `minigen.experiments.gan` repeats them over the data.
+
+
+def discriminator_step(G, D, optimizer, real: Tensor, z: Tensor, labels=None, label_smoothing: float = 0.0) -> dict:
+    """One step of D on a batch of real samples and of G(z). G(z) is made under no_grad, so
+    only D can move. Returns D's loss and its mean output on real and on generated samples."""
+    with no_grad():
+        fake = G(z, labels)
+    real_logits, fake_logits = D(real, labels), D(fake, labels)
+    loss = discriminator_loss(real_logits, fake_logits, label_smoothing)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"d_loss": loss.item(), "d_real": float(F.sigmoid(real_logits).data.mean()), "d_fake": float(F.sigmoid(fake_logits).data.mean())}
+
+
+def generator_step(G, D, optimizer, z: Tensor, labels=None, kind: str = "non-saturating") -> dict:
+    """One step of G. Its loss backpropagates through D, but only G's optimizer steps (D's
+    gradients from here are cleared by D's next zero_grad)."""
+    loss = generator_loss(D(G(z, labels), labels), kind)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"g_loss": loss.item()}
+
+
+def critic_step(G, D, optimizer, real: Tensor, z: Tensor, labels=None, penalty_weight: float = 10.0,
+                generator: Generator | None = None) -> dict:
+    """One step of the WGAN-GP critic (D here, with no sigmoid): `critic_loss` on a batch of real
+    samples and of G(z), the gradient penalty drawn with `generator`. Returns the loss and the
+    critic's mean score on real and on generated samples."""
+    with no_grad():
+        fake = G(z, labels)
+    real_scores, fake_scores = D(real, labels), D(fake, labels)
+    loss = critic_loss(real_scores, fake_scores, gradient_penalty(D, real, fake, labels, penalty_weight, generator))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"d_loss": loss.item(), "d_real": float(real_scores.data.mean()), "d_fake": float(fake_scores.data.mean())}
+
+
+def wgan_generator_step(G, D, optimizer, z: Tensor, labels=None) -> dict:
+    """One step of G against the critic: `wgan_generator_loss`."""
+    loss = wgan_generator_loss(D(G(z, labels), labels))
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return {"g_loss": loss.item()}
 
 
 # --- the networks ----------------------------------------------------------------------------

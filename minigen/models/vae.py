@@ -198,6 +198,20 @@ class VAE(nn.Module):
         return self.mean_image(self.decode(mu, y))
 
 
+def elbo_step(model: VAE, optimizer, x, labels=None, beta: float = 1.0, generator: Generator | None = None) -> dict:
+    r"""One step of stochastic gradient ascent on the ELBO (Kingma and Welling, 2014, Algorithm 1):
+    the minibatch estimate $\frac1M \sum_i \mathcal L_\beta(x_i)$, one $\varepsilon$ per example, is
+    maximised by descending its negative. Returns that loss and the batch means of the
+    ELBO's terms (nats per image)."""
+    terms = model.elbo(x, labels, beta=beta, generator=generator)
+    loss = -terms.elbo.mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    reconstruction, kl = float(terms.reconstruction.data.mean()), float(terms.kl.data.mean())
+    return {"loss": loss.item(), "elbo": reconstruction - kl, "reconstruction": reconstruction, "kl": kl}
+
+
 class ConvVAE(VAE):
     """A VAE whose encoder is strided convolutions and whose decoder is transposed convolutions.
 

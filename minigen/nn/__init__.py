@@ -21,11 +21,11 @@ from .layers import (
     Tanh,
     Unflatten,
 )
-from .module import Module, Parameter
+from .module import Module, Parameter, eval_mode
 
 __all__ = [
     "module", "layers",  # the modules
     "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
     "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "Unflatten",
-    "functional", "init",
+    "eval_mode", "functional", "init",
 ]

@@ -8,11 +8,12 @@ each registered simply by assigning it as an attribute. Names follow PyTorch's, 
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Iterator
 
 import numpy as np
 
-from ..engine.tensor import Tensor
+from ..engine.tensor import FLOAT_DTYPES, Tensor, no_grad
 
 
 class Parameter(Tensor):
@@ -139,6 +140,32 @@ class Module:
                 if b is not None:
                     yield (f"{prefix}.{name}" if prefix else name), b
 
+    def to(self, dtype) -> Module:
+        """Convert every parameter and floating-point buffer to `dtype` (np.float32 or np.float64),
+        in place, and return the module, as `torch.nn.Module.to(dtype)` does ("cpu", the only
+        device here, is accepted and changes nothing). Build the optimizer after converting."""
+        if isinstance(dtype, str) and dtype == "cpu":
+            return self
+        dtype = np.dtype(dtype)
+        if dtype not in FLOAT_DTYPES:
+            raise TypeError(f"{type(self).__name__}.to: dtype {dtype} is not supported; minigen computes in float32 or float64")
+        for module in self.modules():
+            for p in module._parameters.values():
+                if p is not None and p.dtype != dtype:
+                    p.data = p.data.astype(dtype)
+                    p.grad = None if p.grad is None else Tensor(p.grad.data.astype(dtype))
+                    p._version += 1
+            for name, buffer in module._buffers.items():
+                if buffer is not None and buffer.dtype.kind == "f":
+                    module._buffers[name] = buffer.astype(dtype)
+        return self
+
+    def float(self) -> Module:
+        return self.to(np.float32)
+
+    def double(self) -> Module:
+        return self.to(np.float64)
+
     def num_parameters(self) -> int:
         return sum(p.size for p in self.parameters())
 
@@ -205,3 +232,20 @@ class Module:
             lines.append(f"  ({name}): {child_text}")
         total = self.num_parameters()
         return "\n".join(lines) + f"\n)  # {total:,} parameters in all"
+
+
+@contextmanager
+def eval_mode(*modules: Module):
+    """Evaluation mode and no_grad inside the block, each module's own mode back after it:
+    `with eval_mode(G): samples = G(z)` samples as a trained model should (batch norm with
+    its running statistics, no dropout) and records no graph."""
+    modes = [[(m, m.training) for m in module.modules()] for module in modules]
+    for module in modules:
+        module.eval()
+    try:
+        with no_grad():
+            yield
+    finally:
+        for saved in modes:
+            for m, training in saved:
+                object.__setattr__(m, "training", training)
