@@ -91,13 +91,28 @@ def im2col(x, kernel, stride, padding):
 check("ex03_im2col", im2col)
 
 # %% [markdown]
-# With the columns, the convolution is one product and a reshape. minigen's fast version
-# (`minigen/kernels/conv.py`) does the copying in Numba and the product in NumPy's BLAS:
+# With the columns, the convolution is one product and a reshape. minigen keeps im2col in
+# `minigen/kernels/conv.py` twice: `im2col_reference`, the definition as plain loops over
+# every element, and `im2col`, which copies one strided slice per row in Numba and hands the
+# matrix to NumPy's BLAS. The tests check that the two agree exactly. Here both, with every
+# argument named (each is a pair: rows, columns; `out_hw` is the output's height and width):
 
 # %%
-cols = K.im2col(x, (3, 3), (2, 2), (1, 1), (1, 1), (3, 3))
+geometry = dict(kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), out_hw=(3, 3))
+cols = K.im2col(x, **geometry)
+print("Numba im2col equals the loops:", np.array_equal(cols, K.im2col_reference(x, **geometry)))
 y = (w.reshape(4, -1) @ cols).reshape(4, 2, 3, 3).transpose(1, 0, 2, 3)
-print("im2col + one matrix product agrees:", np.allclose(y, conv2d_loops(x, w, 2, 1)))
+print("im2col + one matrix product agrees with the convolution:", np.allclose(y, conv2d_loops(x, w, 2, 1)))
+
+# %% [markdown]
+# The jitted kernel itself: one row of `cols` per (channel, kernel row, kernel column), filled
+# with zeros where the window reads the padding and with one strided slice of `x` elsewhere
+# (`_valid_range` finds where the padding ends):
+
+# %%
+import inspect
+
+print(inspect.getsource(getattr(K._im2col, "py_func", K._im2col)))  # py_func: the Python source Numba compiled
 
 # %% [markdown]
 # ## The gradient of a convolution is a transposed convolution

@@ -41,6 +41,17 @@ def _close(dtype):
 
 
 @given(conv_cases())
+def test_im2col_and_col2im_kernels_equal_their_loop_twins(case):
+    x, w, _, _, geometry, out_hw = case
+    kernel = w.shape[2:]
+    cols = K.im2col(x, kernel, *geometry, out_hw)
+    np.testing.assert_array_equal(cols, K.im2col_reference(x, kernel, *geometry, out_hw))  # copies: exactly equal
+    spread = np.random.default_rng(0).standard_normal(cols.shape).astype(x.dtype)
+    np.testing.assert_allclose(K.col2im(spread, x.shape, kernel, *geometry, out_hw),
+                               K.col2im_reference(spread, x.shape, kernel, *geometry, out_hw), **_close(x.dtype))
+
+
+@given(conv_cases())
 def test_conv2d_kernel_equals_its_twin(case):
     x, w, _, b, geometry, out_hw = case
     np.testing.assert_allclose(K.conv2d(x, w, b, *geometry, out_hw), K.conv2d_reference(x, w, b, *geometry, out_hw), **_close(x.dtype))

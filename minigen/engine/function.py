@@ -78,32 +78,19 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params) -> Tensor:
-        inputs = _tensors(cls.name, inputs)
+        """Run forward on the inputs' arrays; when an input requires grad, record this node."""
+        inputs = as_tensors(cls.name, inputs)
         ctx = cls()
         try:
-            data = cls.forward(ctx, *[t.data for t in inputs], **params)
+            data = np.asarray(cls.forward(ctx, *[t.data for t in inputs], **params))
         except (ValueError, IndexError, TypeError) as error:
-            message = str(error)
-            shapes = ", ".join(str(t.shape) for t in inputs)
-            if "could not be broadcast" in message:
-                message = (
-                    f"{cls.name}: shapes {shapes} do not broadcast together (NumPy's rule: line the "
-                    f"shapes up on the right; each pair of sizes must be equal, or one of them 1)"
-                )
-            elif not message.startswith(cls.name + ":"):
-                message = f"{cls.name}: {message} (input shapes: {shapes})"
-            raise type(error)(message) from None
-        if type(data) is not np.ndarray:
-            data = np.asarray(data)
-        if _GradMode.enabled:
-            for t in inputs:
-                if t._requires_grad:
-                    ctx.inputs = inputs
-                    ctx.versions = tuple(t._version for t in inputs)
-                    out = Tensor._make(data, ctx)
-                    ctx._output = weakref.ref(out)
-                    return out
-        return Tensor._make(data, None)
+            raise _explained(error, cls.name, inputs) from None
+        if not (_GradMode.enabled and any(t._requires_grad for t in inputs)):
+            return Tensor._make(data, None)  # a constant: nothing to backpropagate into
+        ctx.inputs, ctx.versions = inputs, tuple(t._version for t in inputs)
+        out = Tensor._make(data, ctx)
+        ctx._output = weakref.ref(out)  # weak: the output holds ctx, so ctx must not hold it
+        return out
 
     def check_unchanged(self) -> None:
         """Refuse to run backward through this node twice, or on inputs changed in place."""
@@ -123,7 +110,21 @@ class Function:
                 )
 
 
-def _tensors(name: str, inputs: tuple) -> tuple[Tensor, ...]:
+def _explained(error: Exception, name: str, inputs) -> Exception:
+    """NumPy's error from a forward, restated with the operation's name and the input shapes."""
+    message = str(error)
+    shapes = ", ".join(str(t.shape) for t in inputs)
+    if "could not be broadcast" in message:
+        message = (
+            f"{name}: shapes {shapes} do not broadcast together (NumPy's rule: line the "
+            f"shapes up on the right; each pair of sizes must be equal, or one of them 1)"
+        )
+    elif not message.startswith(name + ":"):
+        message = f"{name}: {message} (input shapes: {shapes})"
+    return type(error)(message)
+
+
+def as_tensors(name: str, inputs: tuple) -> tuple[Tensor, ...]:
     """The inputs as tensors of one dtype: arrays and numbers become constants of the tensors'
     dtype; tensors of different dtypes are refused."""
     dtype = None
@@ -133,9 +134,9 @@ def _tensors(name: str, inputs: tuple) -> tuple[Tensor, ...]:
             if dtype is None:
                 dtype = t.data.dtype
             elif t.data.dtype != dtype:
-                found = ", ".join(str(u.dtype) for u in inputs if isinstance(u, Tensor))
+                dtypes = ", ".join(str(u.dtype) for u in inputs if isinstance(u, Tensor))
                 raise TypeError(
-                    f"{name}: got tensors of different dtypes ({found}); minigen does not mix float32 "
+                    f"{name}: got tensors of different dtypes ({dtypes}); minigen does not mix float32 "
                     f"and float64 in one operation. Convert one first, e.g. x.astype(np.float32)"
                 )
         else:

@@ -13,7 +13,7 @@ from math import prod
 
 import numpy as np
 
-from .function import Function
+from .function import Function, as_tensors
 from .tensor import DEFAULT_DTYPE, FLOAT_DTYPES, Tensor, unbroadcast
 
 
@@ -228,22 +228,13 @@ def clip(x: Tensor, min=None, max=None) -> Tensor:
 
 
 def maximum(a, b) -> Tensor:
-    a, b = _pair(a, b)
+    a, b = _tensors("maximum", (a, b))
     return Maximum.apply(a, b)
 
 
 def minimum(a, b) -> Tensor:
-    a, b = _pair(a, b)
+    a, b = _tensors("minimum", (a, b))
     return Minimum.apply(a, b)
-
-
-def _pair(a, b) -> tuple[Tensor, Tensor]:
-    """Make both operands tensors; a plain array or number takes the other's dtype."""
-    if isinstance(a, Tensor):
-        return a, a._lift(b)
-    if isinstance(b, Tensor):
-        return b._lift(a), b
-    return Tensor(a), Tensor(b)
 
 
 # --- matrix product --------------------------------------------------------------------------
@@ -277,7 +268,7 @@ class MatMul(Function):
 
 def matmul(a, b) -> Tensor:
     """Matrix product with NumPy's rules: 1-D operands act as a row or column vector."""
-    a, b = _pair(a, b)
+    a, b = _tensors("matmul", (a, b))
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError(f"matmul: {a.shape} @ {b.shape}: both operands need at least one dimension")
     inner_b = b.shape[-2] if b.ndim > 1 else b.shape[0]
@@ -561,12 +552,12 @@ class Concatenate(Function):
         return tuple(grads)
 
 
-def _tensors(op: str, tensors) -> list[Tensor]:
-    tensors = list(tensors)
+def _tensors(op: str, tensors) -> tuple[Tensor, ...]:
+    """At least one operand, all as tensors of one dtype (`as_tensors`: arrays and numbers are constants)."""
+    tensors = tuple(tensors)
     if not tensors:
         raise ValueError(f"{op}: needs at least one tensor")
-    like = next((t for t in tensors if isinstance(t, Tensor)), None)
-    return [like._lift(t) if like is not None else Tensor(t) for t in tensors]
+    return as_tensors(op, tensors)
 
 
 def concatenate(tensors, axis: int = 0) -> Tensor:
@@ -644,5 +635,5 @@ def where(condition, x, y) -> Tensor:
     condition = np.asarray(condition.data if isinstance(condition, Tensor) else condition, dtype=bool)
     if not isinstance(x, Tensor) and not isinstance(y, Tensor):
         x = Tensor(np.asarray(x, dtype=DEFAULT_DTYPE))
-    x, y = _pair(x, y)
+    x, y = _tensors("where", (x, y))
     return Where.apply(x, y, condition=condition)

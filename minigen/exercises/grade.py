@@ -100,12 +100,12 @@ def code_cells(path: Path) -> list[str]:
 def find_notebooks(folder: Path) -> tuple[list[Path], list[str]]:
     """The notebooks in a student's folder (subfolders too), one per name: the `.ipynb` where a
     name has both. Returns them sorted, and notes on the files passed over."""
-    found: dict[str, dict[str, Path]] = {}
+    notebooks: dict[str, dict[str, Path]] = {}
     for path in sorted(folder.rglob("*"), key=lambda p: (len(p.parts), p)):  # the shallowest copy of a name wins
         if path.suffix in (".ipynb", ".py") and path.is_file() and not any(p.startswith(".") for p in path.relative_to(folder).parts):
-            found.setdefault(path.stem, {}).setdefault(path.suffix, path)
+            notebooks.setdefault(path.stem, {}).setdefault(path.suffix, path)
     chosen, notes = [], []
-    for versions in found.values():
+    for versions in notebooks.values():
         chosen.append(versions.get(".ipynb", versions.get(".py")))
         if len(versions) == 2:
             notes.append(f"read {versions['.ipynb'].relative_to(folder)} (the .ipynb wins); {versions['.py'].relative_to(folder)} was not read")

@@ -12,7 +12,7 @@ concatenate, stack, pad, where.
 
 from ..engine.ops import concatenate, matmul, maximum, minimum, pad, stack, where
 from .activations import leaky_relu, log_sigmoid, log_softmax, logsumexp, relu, sigmoid, softmax, softplus, tanh
-from .layers import avg_pool2d, batch_norm, batch_norm_statistics, conv2d, conv_transpose2d, linear, upsample_nearest2d
+from .layers import avg_pool2d, batch_norm, batch_norm_statistics, conv2d, conv_transpose2d, linear, pair_of_ints, upsample_nearest2d
 from .losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

@@ -61,7 +61,8 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
 # --- argument checks shared by the layers ----------------------------------------------------
 
 
-def _pair(value, name: str, op: str, minimum: int) -> tuple[int, int]:
+def pair_of_ints(value, name: str, op: str, minimum: int) -> tuple[int, int]:
+    """`value` as (height, width): an int stands for both; each at least `minimum`, or ValueError naming op and name."""
     pair = (value, value) if isinstance(value, Integral) else tuple(value)
     if len(pair) != 2 or not all(isinstance(v, Integral) for v in pair):
         raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
@@ -162,7 +163,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     op = "conv2d"
     _check_image(op, x)
     _check_image(op, weight, "weight (out, in, kh, kw)")
-    stride, padding, dilation = _pair(stride, "stride", op, 1), _pair(padding, "padding", op, 0), _pair(dilation, "dilation", op, 1)
+    stride, padding, dilation = pair_of_ints(stride, "stride", op, 1), pair_of_ints(padding, "padding", op, 0), pair_of_ints(dilation, "dilation", op, 1)
     if x.shape[1] != weight.shape[1]:
         raise ValueError(f"{op}: input {x.shape} has {x.shape[1]} channels, but weight {weight.shape} expects {weight.shape[1]}")
     _check_bias(op, bias, weight.shape[0])
@@ -181,8 +182,8 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     op = "conv_transpose2d"
     _check_image(op, x)
     _check_image(op, weight, "weight (in, out, kh, kw)")
-    stride, padding, dilation = _pair(stride, "stride", op, 1), _pair(padding, "padding", op, 0), _pair(dilation, "dilation", op, 1)
-    output_padding = _pair(output_padding, "output_padding", op, 0)
+    stride, padding, dilation = pair_of_ints(stride, "stride", op, 1), pair_of_ints(padding, "padding", op, 0), pair_of_ints(dilation, "dilation", op, 1)
+    output_padding = pair_of_ints(output_padding, "output_padding", op, 0)
     if x.shape[1] != weight.shape[0]:
         raise ValueError(f"{op}: input {x.shape} has {x.shape[1]} channels, but weight {weight.shape} expects {weight.shape[0]}")
     for a in (0, 1):
@@ -232,9 +233,9 @@ def avg_pool2d(x: Tensor, kernel_size, stride=None, padding=0) -> Tensor:
     """Average pooling; `stride` defaults to `kernel_size`, and zero padding counts in the mean."""
     op = "avg_pool2d"
     _check_image(op, x)
-    kernel = _pair(kernel_size, "kernel_size", op, 1)
-    stride = kernel if stride is None else _pair(stride, "stride", op, 1)
-    padding = _pair(padding, "padding", op, 0)
+    kernel = pair_of_ints(kernel_size, "kernel_size", op, 1)
+    stride = kernel if stride is None else pair_of_ints(stride, "stride", op, 1)
+    padding = pair_of_ints(padding, "padding", op, 0)
     if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
         raise ValueError(f"{op}: padding {padding} must be at most half the kernel size {kernel}")
     out_hw = tuple(conv_kernels.conv_output_size(x.shape[2 + a], kernel[a], stride[a], padding[a], 1) for a in (0, 1))
@@ -273,7 +274,7 @@ def upsample_nearest2d(x: Tensor, scale_factor=2) -> Tensor:
     """Repeat every pixel into a scale_factor x scale_factor block (integer factors)."""
     op = "upsample_nearest2d"
     _check_image(op, x)
-    return UpsampleNearest2d.apply(x, factor=_pair(scale_factor, "scale_factor", op, 1))
+    return UpsampleNearest2d.apply(x, factor=pair_of_ints(scale_factor, "scale_factor", op, 1))
 
 
 # --- batch normalisation ---------------------------------------------------------------------

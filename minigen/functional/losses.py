@@ -3,7 +3,9 @@ r"""Losses, as in `torch.nn.functional`, each with an explicit `reduction`.
 `reduction='none'` returns the loss of every element, `'sum'` adds them up and `'mean'`
 averages them over all elements (PyTorch's conventions and defaults). The generative models
 reduce explicitly instead, summing over pixels and latent dimensions and averaging over the
-batch, so their losses are in nats per image: `loss(..., reduction='none').sum(axis=1).mean()`.
+batch, so their losses are in nats per image: for images of shape (N, C, H, W),
+`loss(..., reduction='none').reshape(N, -1).sum(axis=1).mean()` (summing axis 1 alone would
+add up only the channels).
 
 Each loss is written with the engine's differentiable operations (in its numerically stable
 form), so its gradient, and its gradient's gradient, come from those.
@@ -63,8 +65,8 @@ def binary_cross_entropy(probs: Tensor, target, reduction: str = "mean") -> Tens
     target = _same_shape(op, probs, target, ("probs", "target"))
     low, high = (probs.data.min(), probs.data.max()) if probs.size else (0, 1)
     if not (0 <= low and high <= 1):  # NaN fails too
-        found = "NaN" if np.isnan(low) or np.isnan(high) else f"values from {low:.4g} to {high:.4g}"
-        raise ValueError(f"{op}: probs must lie in [0, 1], got {found}; for logits use binary_cross_entropy_with_logits")
+        got = "NaN" if np.isnan(low) or np.isnan(high) else f"values from {low:.4g} to {high:.4g}"
+        raise ValueError(f"{op}: probs must lie in [0, 1], got {got}; for logits use binary_cross_entropy_with_logits")
     loss = -(target * _log_at_least_minus_100(probs) + (1.0 - target) * _log_at_least_minus_100(1.0 - probs))
     return _reduce(loss, reduction, op)
 

@@ -104,6 +104,14 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: P
     return cols
 
 
+def col2im(cols: np.ndarray, x_shape, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """The image of shape `x_shape` whose every pixel is the sum of the `cols` entries im2col
+    would have copied it to (the adjoint of im2col), as a new array."""
+    x = np.empty(x_shape, dtype=cols.dtype)
+    _col2im(np.ascontiguousarray(cols), *kernel, *stride, *padding, *dilation, *out_hw, x)
+    return x
+
+
 # The fast operations work through the batch a few images at a time, so that each chunk's
 # im2col matrix stays in the processor's cache between being written (by Numba) and read
 # (by the GEMM): the whole matrix for a batch of 64 can be 50 MB, and streaming it through
@@ -187,6 +195,42 @@ def _to_batch_first(product: np.ndarray, bias, out: np.ndarray) -> None:
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------
+
+
+def im2col_reference(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """im2col as its definition, one element at a time (notebook 3's loops):
+    cols[(c, i, j), (n, h, w)] = x[n, c, h s + i d - p, w s + j d - p], or 0 where that lies in the padding."""
+    batch, channels, height, width = x.shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = kernel, stride, padding, dilation, out_hw
+    cols = np.zeros((channels * kh * kw, batch * out_h * out_w), dtype=x.dtype)
+    for c in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                for n in range(batch):
+                    for h in range(out_h):
+                        for w in range(out_w):
+                            top, left = h * sh + i * dh - ph, w * sw + j * dw - pw
+                            if 0 <= top < height and 0 <= left < width:
+                                cols[(c * kh + i) * kw + j, (n * out_h + h) * out_w + w] = x[n, c, top, left]
+    return cols
+
+
+def col2im_reference(cols, x_shape, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """col2im as its definition: the same loops as im2col_reference, adding each entry back to
+    the pixel it was copied from (entries from the padding are dropped)."""
+    batch, channels, height, width = x_shape
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = kernel, stride, padding, dilation, out_hw
+    x = np.zeros(x_shape, dtype=cols.dtype)
+    for c in range(channels):
+        for i in range(kh):
+            for j in range(kw):
+                for n in range(batch):
+                    for h in range(out_h):
+                        for w in range(out_w):
+                            top, left = h * sh + i * dh - ph, w * sw + j * dw - pw
+                            if 0 <= top < height and 0 <= left < width:
+                                x[n, c, top, left] += cols[(c * kh + i) * kw + j, (n * out_h + h) * out_w + w]
+    return x
 
 
 def _padded(x, padding: Pair):

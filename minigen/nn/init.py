@@ -106,7 +106,9 @@ def kaiming_normal_(tensor: Tensor, a: float = 0.0, mode: str = "fan_in", nonlin
 
 
 def dcgan_init_(model, generator: Generator | None = None):
-    """Radford et al.'s initialisation: weights N(0, 0.02), batch-norm scales N(1, 0.02), biases 0."""
+    """DCGAN's initialisation. Radford et al. (2015) state only that all weights were drawn from
+    N(0, 0.02); the batch-norm scales N(1, 0.02) and zero biases are the convention of the
+    reference implementations that followed (PyTorch's DCGAN example among them)."""
     from .layers import BatchNorm1d, BatchNorm2d, Conv2d, ConvTranspose2d, Embedding, Linear
 
     for module in model.modules():

@@ -50,18 +50,15 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-def _pair(value) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else tuple(value)
-
-
 class Conv2d(Module):
     """2-D convolution; weight (out_channels, in_channels, kh, kw), PyTorch's default initialisation."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  bias: bool = True, dtype=DEFAULT_DTYPE, generator: Generator | None = None):
         super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, _pair(kernel_size)
-        self.stride, self.padding, self.dilation = _pair(stride), _pair(padding), _pair(dilation)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, F.pair_of_ints(kernel_size, "kernel_size", type(self).__name__, 1)
+        self.stride, self.padding, self.dilation = (F.pair_of_ints(v, name, type(self).__name__, least) for v, name, least in
+                                                   ((stride, "stride", 1), (padding, "padding", 0), (dilation, "dilation", 1)))
         self.weight = _empty(out_channels, in_channels, *self.kernel_size, dtype=dtype)
         self.register_parameter("bias", _empty(out_channels, dtype=dtype) if bias else None)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
@@ -83,9 +80,10 @@ class ConvTranspose2d(Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
                  bias: bool = True, dilation=1, dtype=DEFAULT_DTYPE, generator: Generator | None = None):
         super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, _pair(kernel_size)
-        self.stride, self.padding = _pair(stride), _pair(padding)
-        self.output_padding, self.dilation = _pair(output_padding), _pair(dilation)
+        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, F.pair_of_ints(kernel_size, "kernel_size", type(self).__name__, 1)
+        self.stride, self.padding, self.output_padding, self.dilation = (
+            F.pair_of_ints(v, name, type(self).__name__, least)
+            for v, name, least in ((stride, "stride", 1), (padding, "padding", 0), (output_padding, "output_padding", 0), (dilation, "dilation", 1)))
         self.weight = _empty(in_channels, out_channels, *self.kernel_size, dtype=dtype)
         self.register_parameter("bias", _empty(out_channels, dtype=dtype) if bias else None)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
