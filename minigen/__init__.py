@@ -78,5 +78,5 @@ __all__ = [
     "Generator", "load", "load_run", "manual_seed", "rand", "randn", "save",
     # the modules, bottom up (listed so that `pdoc minigen` documents every one)
     "engine", "kernels", "functional", "nn", "optim", "data", "models", "experiments", "train", "metrics", "exercises",
-    "plots", "viz", "random", "serialization", "notebook", "cli",
+    "plots", "viz", "random", "serialization", "notebook", "demo", "cli",
 ]

@@ -1,9 +1,12 @@
+import re
 import subprocess
 import sys
 
 import pytest
 
-from minigen.cli import demo, main
+from minigen.cli import main
+from minigen.demo import demo
+from minigen.serialization import load
 
 
 def test_demo_loss_falls():
@@ -30,12 +33,17 @@ def test_train_vae_then_sample_and_eval(tmp_path, capsys, monkeypatch):
     out = tmp_path / "run"
     assert main(["train", "vae", "--epochs", "2", "--hidden", "32", "--latent", "2", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
-    assert "test ELBO" in printed and f"in {out}/" in printed and "manifold.png" in printed
+    last = load(out / "checkpoint.npz")["history"][-1]
+    assert f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, KL {last['test_kl']:.2f})" in printed
+    assert f"in {out}/" in printed and "manifold.png" in printed
     assert main(["sample", str(out / "checkpoint.npz"), "--n", "20", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").exists()
     assert main(["eval", str(out / "checkpoint.npz"), "--k", "20", "--n-samples", "300"]) == 0
     printed = capsys.readouterr().out
-    assert "L_20" in printed and "test ELBO" in printed and "as the GANs are measured" in printed and "classifier FID" in printed
+    assert f"test ELBO       {last['test_elbo']:9.2f} nats per image" in printed  # eval measures what training reported
+    bound = float(re.search(r"L_20 +(-?[0-9.]+) nats", printed).group(1))
+    assert last["test_elbo"] - 1.0 < bound < 0  # L_k: an estimate of log p(x), not far below the ELBO
+    assert re.search(r"300 samples .*\n +classifier FID +[0-9.]+ +\(real-vs-real floor [0-9.]+, uniform noise [0-9.]+; classifier test accuracy", printed)
 
 
 def test_train_vae_conditional_and_conv_models_run(tmp_path):
@@ -47,10 +55,11 @@ def test_train_vae_conditional_and_conv_models_run(tmp_path):
 def test_train_gan_on_the_ring_then_eval_and_sample(tmp_path, capsys):
     out = tmp_path / "gan"
     assert main(["train", "gan", "--epochs", "2", "--hidden", "16", "16", "--out", str(out), "--quiet"]) == 0
-    assert "modes covered:" in capsys.readouterr().out
+    last = load(out / "checkpoint.npz")["history"][-1]
+    reported = f"modes covered: {last['modes_covered']}/8"
+    assert f"{reported}, high-quality samples: {last['high_quality']:.0%}" in capsys.readouterr().out
     assert main(["eval", str(out / "checkpoint.npz")]) == 0
-    printed = capsys.readouterr().out
-    assert "modes covered: " in printed and "high-quality samples: " in printed
+    assert capsys.readouterr().out.splitlines()[1:] == [reported, f"high-quality samples: {last['high_quality']:.0%} (within 3 standard deviations of a mode; 2,500 samples)"]
     assert main(["sample", str(out / "checkpoint.npz"), "--n", "50", "--out", str(tmp_path / "points.png")]) == 0
 
 
@@ -59,9 +68,12 @@ def test_eval_of_an_image_gan_prints_fid_beside_its_floor_and_baseline(tmp_path,
     out = tmp_path / "dcgan"
     assert main(["train", "gan", "--model", "dcgan", "--data", "digits", "--epochs", "1", "--channels", "8", "--out", str(out), "--quiet"]) == 0
     capsys.readouterr()
-    assert main(["eval", str(out / "checkpoint.npz"), "--n-samples", "300"]) == 0
+    assert main(["eval", str(out / "checkpoint.npz")]) == 0
     printed = capsys.readouterr().out
-    assert "classifier FID" in printed and "real-vs-real floor" in printed and "uniform noise" in printed and "Parzen" in printed
+    last = load(out / "checkpoint.npz")["history"][-1]
+    # the same 1,000 samples as training scored after its last epoch: the same FID
+    assert re.search(rf"classifier FID +{last['fid']:.2f} +\(1,000 samples; real-vs-real floor [0-9.]+, uniform noise [0-9.]+;", printed), printed
+    assert f"classes above 5%    {last['classes_above_5pct']:8d}" in printed and "Parzen window" in printed
 
 
 def test_exercises_build_writes_student_notebooks(tmp_path, capsys):
