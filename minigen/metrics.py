@@ -172,23 +172,33 @@ def parzen_log_likelihood(samples: np.ndarray, validation: np.ndarray, test: np.
     return mean_log_likelihood(test, sigma), float(sigma)
 
 
-def image_metrics(classifier: FeatureClassifier, generated: np.ndarray, train_x: np.ndarray, test_x: np.ndarray,
-                  seed: int = 0) -> dict:
-    """Classifier FID against the test images, with its real-vs-real floor (as many training
-    images as generated ones, `floor_images` of them) and noise baseline; coverage and inception
-    score. All images in [0, 1]."""
-    n = len(generated)
-    floor_images = min(n, len(train_x))
+def reference_features(classifier: FeatureClassifier, train_x: np.ndarray, test_x: np.ndarray, n: int, seed: int = 0) -> dict:
+    """What `image_metrics` compares n generated images with, from real images and noise alone,
+    so a run computes it once: the test images' features, the real-vs-real floor (as many
+    training images as generated ones, `floor_images` of them) and the noise baseline."""
     rng = np.random.default_rng(seed)
+    floor_images = min(n, len(train_x))
     real_features, _ = classifier.features_and_probs(test_x)
-    gen_features, gen_probs = classifier.features_and_probs(generated)
     train_features, _ = classifier.features_and_probs(train_x[rng.choice(len(train_x), size=floor_images, replace=False)])
     noise_features, _ = classifier.features_and_probs(rng.random((n, *test_x.shape[1:]), dtype=np.float32))
     return {
-        "fid": frechet_distance(gen_features, real_features),
+        "n": n, "real_features": real_features, "floor_images": floor_images,
         "fid_real_vs_real": frechet_distance(train_features, real_features),
-        "floor_images": floor_images,
         "fid_noise": frechet_distance(noise_features, real_features),
+    }
+
+
+def image_metrics(classifier: FeatureClassifier, generated: np.ndarray, train_x: np.ndarray, test_x: np.ndarray,
+                  seed: int = 0, reference: dict | None = None) -> dict:
+    """Classifier FID against the test images, beside its real-vs-real floor and noise baseline
+    (`reference_features`, computed here unless given for as many images); class coverage and
+    inception score. All images in [0, 1]."""
+    if reference is None or reference["n"] != len(generated):
+        reference = reference_features(classifier, train_x, test_x, len(generated), seed)
+    gen_features, gen_probs = classifier.features_and_probs(generated)
+    return {
+        "fid": frechet_distance(gen_features, reference["real_features"]),
+        **{key: reference[key] for key in ("fid_real_vs_real", "floor_images", "fid_noise")},
         "inception_score": inception_score(gen_probs),
         **class_coverage(gen_probs),
     }

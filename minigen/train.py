@@ -9,7 +9,7 @@ resumed run needs (weights, optimizer buffers, random generators, recorded frame
 
 - a progress bar over the batches of each epoch, with the running losses (every reported
   number whose name ends in "loss"); bars are off when the output is not a terminal;
-- one row per epoch in `metrics.csv` (training averages, evaluation, seconds);
+- one row per epoch in `metrics.csv` (training averages, evaluation, and the seconds each took);
 - a checkpoint after every epoch (`checkpoint.npz`, written atomically), from which
   `resume=True` continues exactly where it stopped;
 - a folder that holds one run: training into a folder with a run in it is refused unless
@@ -212,10 +212,11 @@ def _train(experiment: Experiment, epochs: int, out: Path, resume: bool, progres
                 seen[key] = seen.get(key, 0) + 1
             batches.set_postfix({k: f"{totals[k] / seen[k]:.4g}" for k in totals if k.endswith("loss")}, refresh=False)
         row = {"epoch": epoch + 1, **{f"train_{k}": v / seen[k] for k, v in totals.items()}}
+        trained = time.perf_counter()
         evaluation = experiment.evaluate(epoch)
         _check_finite(experiment.name, evaluation, epoch, None, experiment.divergence_hint)
         row.update(evaluation)
-        row["seconds"] = time.perf_counter() - began
+        row["train_seconds"], row["eval_seconds"] = trained - began, time.perf_counter() - trained
         history.append(row)
         experiment.after_epoch(epoch, history)  # before the checkpoint: what it records is saved with the epoch
         save(out / CHECKPOINT, {"experiment": experiment.state_dict(), "epoch": epoch + 1, "history": history, "config": experiment.config})

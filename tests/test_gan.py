@@ -134,6 +134,19 @@ def test_image_models_train_and_evaluate_on_the_digits(tmp_path, monkeypatch, mo
     assert (tmp_path / "data" / "classifiers").exists()
 
 
+def test_the_real_images_side_of_the_metrics_is_computed_once_per_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
+    calls = []
+    real = metrics.reference_features
+    monkeypatch.setattr(metrics, "reference_features", lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
+    experiment = GANExperiment(make_config(model="mlp", data="digits", hidden=[16, 16], epochs=3, out=str(tmp_path / "run")))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        history = train(experiment, 3, tmp_path / "run", progress=False)
+    assert len(calls) == 1
+    assert all(row["train_seconds"] > 0 and row["eval_seconds"] > 0 for row in history)
+
+
 def test_the_fid_floor_is_what_real_images_score_with_as_many_images(tmp_path, monkeypatch):
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
     experiment = GANExperiment(make_config(model="mlp", data="digits", hidden=[16, 16], out=str(tmp_path / "run")))

@@ -149,6 +149,7 @@ class GANExperiment:
         self.steps = 0
         self.frames: list[np.ndarray] = []  # one picture per epoch, for the GIF; saved in the checkpoint
         self._frames_written = 0  # by this process: after a resume it writes them all once
+        self._reference = None  # the image metrics' real-image features, floor and baseline
 
     # --- training ---
 
@@ -195,8 +196,10 @@ class GANExperiment:
         if self.toy:
             return metrics.mode_metrics(self.generate(n or TOY_SAMPLES), self.mixture.centers, self.mixture.std)
         n = n or metrics.EVAL_SAMPLES
+        if self._reference is None or self._reference["n"] != n:  # the real images' side: once per run
+            self._reference = metrics.reference_features(self.classifier, self.train_unit, self.test_unit, n)
         labels = np.arange(n) % 10 if self.conditional else None
-        return metrics.image_metrics(self.classifier, self.generate(n, labels), self.train_unit, self.test_unit)
+        return metrics.image_metrics(self.classifier, self.generate(n, labels), self.train_unit, self.test_unit, reference=self._reference)
 
     def evaluate(self, epoch: int | None = None) -> dict:
         """The numbers metrics.csv keeps after each epoch (those of `measure()`)."""
