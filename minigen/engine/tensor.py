@@ -268,35 +268,35 @@ class Tensor:
                 node.grad = g if node.grad is None else node.grad + g
 
     # --- operators: between tensors, NumPy arrays and Python numbers, on either side ---
+    # (an array or number is a constant of this tensor's dtype: Function.apply makes it one)
 
     def _lift(self, other) -> Tensor:
-        if isinstance(other, Tensor):
-            return other
-        return Tensor._make(np.asarray(other, dtype=self.data.dtype), None)
+        """`other` as a tensor: itself, or a constant of this tensor's dtype."""
+        return other if isinstance(other, Tensor) else Tensor._make(np.asarray(other, dtype=self.data.dtype), None)
 
     def __add__(self, other):
-        return _ops.Add.apply(self, self._lift(other))
+        return _ops.Add.apply(self, other)
 
     def __radd__(self, other):
-        return _ops.Add.apply(self._lift(other), self)
+        return _ops.Add.apply(other, self)
 
     def __sub__(self, other):
-        return _ops.Sub.apply(self, self._lift(other))
+        return _ops.Sub.apply(self, other)
 
     def __rsub__(self, other):
-        return _ops.Sub.apply(self._lift(other), self)
+        return _ops.Sub.apply(other, self)
 
     def __mul__(self, other):
-        return _ops.Mul.apply(self, self._lift(other))
+        return _ops.Mul.apply(self, other)
 
     def __rmul__(self, other):
-        return _ops.Mul.apply(self._lift(other), self)
+        return _ops.Mul.apply(other, self)
 
     def __truediv__(self, other):
-        return _ops.Div.apply(self, self._lift(other))
+        return _ops.Div.apply(self, other)
 
     def __rtruediv__(self, other):
-        return _ops.Div.apply(self._lift(other), self)
+        return _ops.Div.apply(other, self)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
@@ -304,19 +304,19 @@ class Tensor:
         return _ops.PowScalar.apply(self, exponent=float(exponent))
 
     def __rpow__(self, base):
-        return _ops.Pow.apply(self._lift(base), self)
+        return _ops.Pow.apply(base, self)
 
     def __matmul__(self, other):
-        return _ops.matmul(self, self._lift(other))
+        return _arrays.matmul(self, other)
 
     def __rmatmul__(self, other):
-        return _ops.matmul(self._lift(other), self)
+        return _arrays.matmul(other, self)
 
     def __neg__(self):
         return _ops.Neg.apply(self)
 
     def __getitem__(self, index):
-        return _ops.getitem(self, index)
+        return _arrays.getitem(self, index)
 
     # Comparisons have no gradient: they return plain boolean arrays (masks).
     def __lt__(self, other):
@@ -340,26 +340,26 @@ class Tensor:
     # --- array methods (NumPy's names) ---
 
     def sum(self, axis=None, keepdims: bool = False):
-        return _ops.Sum.apply(self, axis=_ops.normalize_axis(axis, self.ndim, "sum"), keepdims=keepdims)
+        return _ops.Sum.apply(self, axis=_arrays.normalize_axis(axis, self.ndim, "sum"), keepdims=keepdims)
 
     def mean(self, axis=None, keepdims: bool = False):
-        return _ops.Mean.apply(self, axis=_ops.normalize_axis(axis, self.ndim, "mean"), keepdims=keepdims)
+        return _ops.Mean.apply(self, axis=_arrays.normalize_axis(axis, self.ndim, "mean"), keepdims=keepdims)
 
     def max(self, axis=None, keepdims: bool = False):
-        return _ops.Max.apply(self, axis=_ops.normalize_axis(axis, self.ndim, "max"), keepdims=keepdims)
+        return _ops.Max.apply(self, axis=_arrays.normalize_axis(axis, self.ndim, "max"), keepdims=keepdims)
 
     def min(self, axis=None, keepdims: bool = False):
         return -((-self).max(axis=axis, keepdims=keepdims))
 
     def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
-        return _ops.Var.apply(self, axis=_ops.normalize_axis(axis, self.ndim, "var"), keepdims=keepdims, ddof=ddof)
+        return _ops.Var.apply(self, axis=_arrays.normalize_axis(axis, self.ndim, "var"), keepdims=keepdims, ddof=ddof)
 
     def reshape(self, *shape):
-        return _ops.reshape(self, *shape)
+        return _arrays.reshape(self, *shape)
 
     def view(self, *shape):
         """PyTorch's name for reshape (minigen copies when NumPy must; the values are the same)."""
-        return _ops.reshape(self, *shape)
+        return _arrays.reshape(self, *shape)
 
     def unsqueeze(self, dim: int):
         """A new axis of size 1 at position `dim` (negative counts from the end of the result)."""
@@ -367,30 +367,30 @@ class Tensor:
         if not -ndim <= dim < ndim:
             raise IndexError(f"unsqueeze: dim must be in [{-ndim}, {ndim - 1}] for a tensor of shape {self.shape}, got {dim}")
         dim %= ndim
-        return _ops.reshape(self, *self.shape[:dim], 1, *self.shape[dim:])
+        return _arrays.reshape(self, *self.shape[:dim], 1, *self.shape[dim:])
 
     def squeeze(self, dim: int | None = None):
         """Drop the axes of size 1 (or only `dim`, if it has size 1), as torch.squeeze."""
         if dim is None:
-            return _ops.reshape(self, *[n for n in self.shape if n != 1])
-        dim = _ops.normalize_axis(dim, self.ndim, "squeeze")[0]
-        return self if self.shape[dim] != 1 else _ops.reshape(self, *self.shape[:dim], *self.shape[dim + 1 :])
+            return _arrays.reshape(self, *[n for n in self.shape if n != 1])
+        dim = _arrays.normalize_axis(dim, self.ndim, "squeeze")[0]
+        return self if self.shape[dim] != 1 else _arrays.reshape(self, *self.shape[:dim], *self.shape[dim + 1 :])
 
     def transpose(self, *axes):
-        return _ops.transpose(self, *axes)
+        return _arrays.transpose(self, *axes)
 
     def permute(self, *axes):
-        return _ops.transpose(self, *axes)
+        return _arrays.transpose(self, *axes)
 
     @property
     def T(self):
-        return _ops.transpose(self)
+        return _arrays.transpose(self)
 
     def broadcast_to(self, shape):
-        return _ops.broadcast_to(self, shape)
+        return _arrays.broadcast_to(self, shape)
 
     def astype(self, dtype):
-        return _ops.astype(self, dtype)
+        return _arrays.astype(self, dtype)
 
     def exp(self):
         return _ops.Exp.apply(self)
@@ -405,7 +405,7 @@ class Tensor:
         return _ops.Abs.apply(self)
 
     def clip(self, min=None, max=None):
-        return _ops.clip(self, min, max)
+        return _arrays.clip(self, min, max)
 
     def relu(self):
         """max(x, 0), written as x times the constant mask x > 0 (`functional.relu` is the same
@@ -414,11 +414,11 @@ class Tensor:
 
     def float(self):
         """This tensor as float32 (differentiable, like astype)."""
-        return self if self.dtype == np.float32 else _ops.astype(self, np.float32)
+        return self if self.dtype == np.float32 else _arrays.astype(self, np.float32)
 
     def double(self):
         """This tensor as float64 (differentiable, like astype)."""
-        return self if self.dtype == np.float64 else _ops.astype(self, np.float64)
+        return self if self.dtype == np.float64 else _arrays.astype(self, np.float64)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -579,4 +579,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
     return tuple(result)
 
 
-from . import ops as _ops  # noqa: E402  (ops needs Tensor, Tensor's operators need ops)
+# The one upward reference of the engine: the operators above call the operations, which are
+# built on Tensor. Imported here, at the end, once Tensor exists.
+from . import arrays as _arrays  # noqa: E402
+from . import ops as _ops  # noqa: E402

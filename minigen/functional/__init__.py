@@ -10,9 +10,28 @@ The array operations NumPy users expect are here too: matmul, maximum, minimum,
 concatenate, stack, pad, where.
 """
 
-from ..engine.ops import concatenate, matmul, maximum, minimum, pad, stack, where
-from .activations import leaky_relu, log_sigmoid, log_softmax, logsumexp, relu, sigmoid, softmax, softplus, tanh
-from .layers import avg_pool2d, batch_norm, batch_norm_statistics, conv2d, conv_transpose2d, linear, pair_of_ints, upsample_nearest2d
+from ..engine.arrays import concatenate, matmul, maximum, minimum, pad, stack, where
+from .activations import (
+    leaky_relu,
+    log_sigmoid,
+    log_softmax,
+    logsumexp,
+    relu,
+    sigmoid,
+    softmax,
+    softplus,
+    tanh,
+)
+from .layers import (
+    avg_pool2d,
+    batch_norm,
+    batch_norm_statistics,
+    conv2d,
+    conv_transpose2d,
+    linear,
+    pair_of_ints,
+    upsample_nearest2d,
+)
 from .losses import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
@@ -29,4 +48,5 @@ __all__ = [
     "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "cross_entropy",
     "gaussian_nll_loss", "kl_standard_normal",
     "matmul", "maximum", "minimum", "concatenate", "stack", "pad", "where",
+    "pair_of_ints",  # the layers' (height, width) argument check, shared with minigen.nn
 ]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..engine.arrays import normalize_axis
 from ..engine.function import Function
-from ..engine.ops import _constant, _unreduce, normalize_axis
+from ..engine.ops import _constant, _unreduce
 from ..engine.tensor import Tensor
 
 __all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax"]

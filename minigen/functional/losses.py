@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from ..engine.ops import where
+from ..engine.arrays import where
 from ..engine.tensor import Tensor
 from .activations import log_softmax, softplus
 
