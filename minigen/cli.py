@@ -287,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser = command(commands, "train", help="train a model")
     families = train_parser.add_subparsers(dest="family", metavar="FAMILY", required=True)
     vae_by_data = {"digits": vae_runs.DEFAULTS["digits"], "mnist/fashion-mnist": vae_runs.DEFAULTS["mnist"]}
-    vae = command(families, "vae", help="a variational autoencoder (defaults: MLP VAE on the bundled 8x8 digits)")
+    vae = command(families, "vae", help="a variational autoencoder (defaults: MLP VAE on the bundled 8x8 digits)",
+                  description="Train a VAE. Each step is `elbo_step` in minigen/models/vae.py, beside the ELBO it ascends; "
+                              "minigen/experiments/vae.py holds the data, the model and the pictures.")
     vae.add_argument("--model", choices=list(vae_runs.MODELS), default="mlp", help="MLP, convolutional or conditional VAE")
     vae.add_argument("--data", choices=vae_runs.DATASETS, default="digits", help="the bundled 8x8 digits or a 28x28 set (downloaded)")
     vae.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
@@ -306,7 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     vae.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, an existing run is kept)")
     vae.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    gan = command(families, "gan", help="a generative adversarial network (defaults: MLP GAN on the ring of 8 Gaussians)")
+    gan = command(families, "gan", help="a generative adversarial network (defaults: MLP GAN on the ring of 8 Gaussians)",
+                  description="Train a GAN. Each step is `discriminator_step` then `generator_step` (WGAN-GP: `critic_step`, "
+                              "`wgan_generator_step`) in minigen/models/gan.py, beside the losses they compute; "
+                              "minigen/experiments/gan.py holds the data, the networks and the pictures.")
     gan.add_argument("--model", choices=gan_runs.MODELS, default="mlp", help="the toys take mlp or wgan-gp")
     gan.add_argument("--data", choices=gan_runs.DATASETS, default="ring8", help="a 2-D toy or an image set")
     gan.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
