@@ -20,6 +20,8 @@ transposed convolution multiplies first and scatters the columns back (col2im).
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from ._numba import njit, prange, scratch
@@ -197,39 +199,33 @@ def _to_batch_first(product: np.ndarray, bias, out: np.ndarray) -> None:
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------
 
 
-def im2col_reference(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """im2col as its definition, one element at a time (notebook 3's loops):
-    cols[(c, i, j), (n, h, w)] = x[n, c, h s + i d - p, w s + j d - p], or 0 where that lies in the padding."""
-    batch, channels, height, width = x.shape
+def receptive_fields(x_shape, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
+    """The definition im2col and col2im share, as plain loops: every entry (row, column) of the
+    column matrix with the pixel (n, c, top, left) of x it holds. Row (c, i, j) is channel c seen
+    at kernel offset (i, j); column (n, h, w) is output position (h, w) of image n; entries that
+    fall in the zero padding are left out."""
+    batch, channels, height, width = x_shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = kernel, stride, padding, dilation, out_hw
-    cols = np.zeros((channels * kh * kw, batch * out_h * out_w), dtype=x.dtype)
-    for c in range(channels):
-        for i in range(kh):
-            for j in range(kw):
-                for n in range(batch):
-                    for h in range(out_h):
-                        for w in range(out_w):
-                            top, left = h * sh + i * dh - ph, w * sw + j * dw - pw
-                            if 0 <= top < height and 0 <= left < width:
-                                cols[(c * kh + i) * kw + j, (n * out_h + h) * out_w + w] = x[n, c, top, left]
+    for c, i, j in itertools.product(range(channels), range(kh), range(kw)):
+        for n, h, w in itertools.product(range(batch), range(out_h), range(out_w)):
+            top, left = h * sh + i * dh - ph, w * sw + j * dw - pw
+            if 0 <= top < height and 0 <= left < width:
+                yield (c * kh + i) * kw + j, (n * out_h + h) * out_w + w, (n, c, top, left)
+
+
+def im2col_reference(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
+    """im2col one entry at a time: copy each pixel to the entries that read it (0 in the padding)."""
+    cols = np.zeros((x.shape[1] * kernel[0] * kernel[1], x.shape[0] * out_hw[0] * out_hw[1]), dtype=x.dtype)
+    for row, column, pixel in receptive_fields(x.shape, kernel, stride, padding, dilation, out_hw):
+        cols[row, column] = x[pixel]
     return cols
 
 
 def col2im_reference(cols, x_shape, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """col2im as its definition: the same loops as im2col_reference, adding each entry back to
-    the pixel it was copied from (entries from the padding are dropped)."""
-    batch, channels, height, width = x_shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw), (out_h, out_w) = kernel, stride, padding, dilation, out_hw
+    """col2im one entry at a time: add each entry back to the pixel it was copied from."""
     x = np.zeros(x_shape, dtype=cols.dtype)
-    for c in range(channels):
-        for i in range(kh):
-            for j in range(kw):
-                for n in range(batch):
-                    for h in range(out_h):
-                        for w in range(out_w):
-                            top, left = h * sh + i * dh - ph, w * sw + j * dw - pw
-                            if 0 <= top < height and 0 <= left < width:
-                                x[n, c, top, left] += cols[(c * kh + i) * kw + j, (n * out_h + h) * out_w + w]
+    for row, column, pixel in receptive_fields(x_shape, kernel, stride, padding, dilation, out_hw):
+        x[pixel] += cols[row, column]
     return x
 
 
