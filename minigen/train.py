@@ -5,7 +5,8 @@ provides one epoch of `batches()`, a `train_step(batch, epoch)` that updates the
 returns numbers, an `evaluate(epoch)`, an `after_epoch(epoch, history)` that may record the
 epoch's picture (it runs before the checkpoint, so what it records is saved with the epoch),
 `draw(history)` for the pictures, and `state_dict()` / `load_state_dict()` for everything a
-resumed run needs (weights, optimizer buffers, random generators, recorded frames). `train()` does the rest, the same way for every model:
+resumed run needs (weights, optimizer buffers, random generators, recorded frames).
+`train()` does the rest, the same way for every model:
 
 - a progress bar over the batches of each epoch, with the running losses (every reported
   number whose name ends in "loss"); bars are off when the output is not a terminal;
@@ -34,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .experiments.settings import SettingError
-from .serialization import load, save, write_text
+from .serialization import CheckpointError, load, save, write_text
 
 
 class Experiment(Protocol):
@@ -155,6 +156,16 @@ def check_resumable(saved: dict, current: dict, path: Path, epochs: int, done: i
                            f"give --epochs {done} or more to continue it")
 
 
+def restore(experiment: Experiment, state: dict, path: Path) -> None:
+    """Load a checkpoint's state into the experiment, or say why it cannot be (a checkpoint of
+    an earlier minigen lacks what this one saves)."""
+    try:
+        experiment.load_state_dict(state)
+    except (KeyError, ValueError, TypeError) as error:
+        raise CheckpointError(f"{path}: cannot restore this run ({type(error).__name__}: {str(error)[:200]}); it was probably "
+                              f"saved by an earlier version of minigen: train it again (--overwrite)") from None
+
+
 def _check_finite(name: str, metrics: dict, epoch: int, batch: int | None, hint: str) -> None:
     for key, value in metrics.items():
         if isinstance(value, float) and not math.isfinite(value):
@@ -190,7 +201,7 @@ def _train(experiment: Experiment, epochs: int, out: Path, resume: bool, progres
     if resume:
         checkpoint = load(out / CHECKPOINT)
         check_resumable(checkpoint["config"], experiment.config, out / CHECKPOINT, epochs, int(checkpoint["epoch"]))
-        experiment.load_state_dict(checkpoint["experiment"])
+        restore(experiment, checkpoint["experiment"], out / CHECKPOINT)
         history, start = checkpoint["history"], int(checkpoint["epoch"])
     disable = None if progress else True  # None: tqdm shows bars on a terminal only, not in a log file
     epoch_bar = tqdm(range(start, epochs), desc=experiment.name, unit="epoch", disable=disable, initial=start, total=epochs)

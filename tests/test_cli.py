@@ -265,3 +265,19 @@ def test_sample_writes_arrays_for_evaluation_elsewhere_and_load_run_restores_the
     np.testing.assert_array_equal(run.model.sample(30, generator=mg.Generator(0)), samples)  # what `sample --seed 0` drew
     assert main(["sample", str(runs / "gan" / "checkpoint.npz"), "--format", "npz", "--out", str(runs / "x.png")]) == 2
     assert "--format npz writes an .npz file; got '.png'" in capsys.readouterr().err
+
+
+def test_a_checkpoint_of_an_earlier_version_is_one_line_not_a_keyerror(tmp_path, capsys):
+    import minigen as mg
+
+    out = tmp_path / "gan"
+    assert main(["train", "gan", "--epochs", "1", "--hidden", "8", "8", "--out", str(out), "--quiet"]) == 0
+    checkpoint = mg.load(out / "checkpoint.npz")
+    del checkpoint["experiment"]["schedules"]  # saved before the learning-rate schedules were
+    mg.save(out / "checkpoint.npz", checkpoint)
+    capsys.readouterr()
+    expected = f"minigen: error: {out / 'checkpoint.npz'}: cannot restore this run (KeyError: 'schedules'); it was probably saved by an earlier version of minigen"
+    assert main(["eval", str(out / "checkpoint.npz")]) == 2
+    assert capsys.readouterr().err.startswith(expected)
+    assert main(["train", "gan", "--epochs", "2", "--hidden", "8", "8", "--out", str(out), "--quiet", "--resume"]) == 1
+    assert capsys.readouterr().err.startswith(expected)

@@ -22,6 +22,7 @@ def load_run(checkpoint):
     epoch, with `epochs_done` and `history` (the rows of metrics.csv) set. A file that is not a
     run's checkpoint raises SettingError saying what it is."""
     from ..serialization import CheckpointError, load
+    from ..train import restore
     from .gan import GANExperiment
     from .settings import SettingError
     from .vae import VAEExperiment
@@ -37,7 +38,14 @@ def load_run(checkpoint):
     families = {"vae": VAEExperiment, "gan": GANExperiment}
     if config.get("family") not in families:
         raise SettingError(f"{checkpoint} holds a {config.get('family')!r} run, which this minigen does not know")
-    experiment = families[config["family"]](config)
-    experiment.load_state_dict(saved["experiment"])
+    try:
+        experiment = families[config["family"]](config)
+    except (KeyError, TypeError) as error:  # a setting this version's config has and the saved one lacks
+        raise SettingError(f"{checkpoint}: cannot rebuild this run (no setting {error}); it was probably saved by an "
+                           f"earlier version of minigen") from None
+    try:
+        restore(experiment, saved["experiment"], Path(checkpoint))
+    except CheckpointError as error:
+        raise SettingError(str(error)) from None
     experiment.epochs_done, experiment.history = int(saved["epoch"]), saved["history"]
     return experiment
