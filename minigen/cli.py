@@ -195,13 +195,13 @@ def _eval_gan(experiment, args) -> int:
         print(f"high-quality samples: {measured['high_quality']:.0%} (within 3 standard deviations of a mode; {TOY_SAMPLES:,} samples)")
         return 0
     n = args.n_samples
-    measured = experiment.measure(n)
+    generated = experiment.samples(n)
+    measured = experiment.measure(generated)
     print(f"  classifier FID      {measured['fid']:8.2f}   ({n:,} samples; {_floors(measured, n)};"
           f" features of a classifier with {experiment.classifier_accuracy:.1%} test accuracy)")
     print(f"  classes above 5%    {measured['classes_above_5pct']:8d}   (histogram {measured['class_histogram']}, "
           f"KL to uniform {measured['kl_to_uniform']:.3f})")
     print(f"  inception score     {measured['inception_score']:8.2f}   (the classifier's; at most 10)")
-    generated = experiment.generate(n, np.arange(n) % 10 if experiment.conditional else None)  # the samples measured above
     validation = experiment.train_unit[: min(len(experiment.test_unit), 1000)]
     parzen, sigma = metrics.parzen_log_likelihood(generated, validation, experiment.test_unit)
     print(f"  Parzen window       {parzen:8.2f}   nats per image (sigma {sigma:.3f}; historical: a poor estimate in high dimensions)")

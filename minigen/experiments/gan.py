@@ -190,16 +190,21 @@ class GANExperiment:
 
     # --- evaluation ---
 
-    def measure(self, n: int | None = None) -> dict:
-        """Every metric of n samples: mode coverage on the toys (2,500 samples by default, the
-        protocol's), the image metrics otherwise (1,000 by default; see minigen.metrics)."""
+    def samples(self, n: int, generator: Generator | None = None) -> np.ndarray:
+        """n samples from G (see `generate`); a conditional G's cycle through the 10 classes."""
+        return self.generate(n, np.arange(n) % 10 if self.conditional else None, generator)
+
+    def measure(self, samples: np.ndarray | None = None) -> dict:
+        """Every metric of `samples`: mode coverage on the toys, the image metrics otherwise. By
+        default the evaluation's samples: 2,500 on the toys (the protocol's), 1,000 images (see
+        minigen.metrics)."""
+        if samples is None:
+            samples = self.samples(TOY_SAMPLES if self.toy else metrics.EVAL_SAMPLES)
         if self.toy:
-            return metrics.mode_metrics(self.generate(n or TOY_SAMPLES), self.mixture.centers, self.mixture.std)
-        n = n or metrics.EVAL_SAMPLES
-        if self._reference is None or self._reference["n"] != n:  # the real images' side: once per run
-            self._reference = metrics.reference_features(self.classifier, self.train_unit, self.test_unit, n)
-        labels = np.arange(n) % 10 if self.conditional else None
-        return metrics.image_metrics(self.classifier, self.generate(n, labels), self.train_unit, self.test_unit, reference=self._reference)
+            return metrics.mode_metrics(samples, self.mixture.centers, self.mixture.std)
+        if self._reference is None or self._reference["n"] != len(samples):  # the real images' side: once per run
+            self._reference = metrics.reference_features(self.classifier, self.train_unit, self.test_unit, len(samples))
+        return metrics.image_metrics(self.classifier, samples, self.train_unit, self.test_unit, reference=self._reference)
 
     def evaluate(self, epoch: int | None = None) -> dict:
         """The numbers metrics.csv keeps after each epoch (those of `measure()`)."""
