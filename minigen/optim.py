@@ -71,7 +71,7 @@ class Optimizer:
             if not p.data.flags.c_contiguous:  # updated in place, element by element
                 p.data = np.ascontiguousarray(p.data)
             self._update(p.data, p.grad.data, self.state.setdefault(position, {}), group)
-            p._version += 1  # a graph that used the old values can no longer backpropagate
+            p._changed_in_place()  # a graph that used the old values can no longer backpropagate
 
     def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> bool:
         """Update theta in place; return False if the gradient had a NaN or an infinity."""

@@ -18,11 +18,11 @@ Three rules keep a graph honest, as in PyTorch:
 - **dtypes**: the tensor inputs of one operation share one dtype (float32 and float64 mixed
   are refused: convert one with `.astype`); NumPy arrays and Python numbers among the inputs
   are constants and take that dtype;
-- **versions**: every tensor counts the in-place changes made to it through minigen (an
-  optimizer's step, `load_state_dict`, an initializer). The node records its inputs'
-  versions, and backward refuses an input changed since: its gradient would be computed
-  from values the forward never saw. (Writing into `t.data` by hand bypasses the counter,
-  as `.data` does in PyTorch.)
+- **versions**: every in-place change made through minigen (an optimizer's step,
+  `load_state_dict`, an initializer) is stamped on the tensor it changed. The node notes
+  when its forward ran, and backward refuses an input changed since: its gradient would be
+  computed from values the forward never saw. (Writing into `t.data` by hand bypasses the
+  stamps, as `.data` does in PyTorch's version counter.)
 - **one backward per graph**: backward marks the nodes it went through as used; a second
   backward through them raises unless the first was given `retain_graph=True`.
 """
@@ -34,7 +34,7 @@ import weakref
 
 import numpy as np
 
-from .tensor import Tensor, _GradMode
+from .tensor import Tensor, _GradMode, _InPlace
 
 
 class Function:
@@ -46,7 +46,7 @@ class Function:
             cls.name = re.sub(r"(?<!^)(?=[A-Z])", "_", cls.__name__).lower()
 
     inputs: tuple[Tensor, ...] = ()
-    versions: tuple[int, ...] = ()  # the inputs' versions when the forward read them
+    tick = 0  # the in-place clock (tensor._InPlace) when the forward read the inputs
     released = False  # True once a backward went through this node without retain_graph
 
     @staticmethod
@@ -82,15 +82,19 @@ class Function:
         inputs = as_tensors(cls.name, inputs)
         ctx = cls()
         try:
-            data = np.asarray(cls.forward(ctx, *[t.data for t in inputs], **params))
+            data = cls.forward(ctx, *[t.data for t in inputs], **params)
         except (ValueError, IndexError, TypeError) as error:
             raise _explained(error, cls.name, inputs) from None
-        if not (_GradMode.enabled and any(t._requires_grad for t in inputs)):
-            return Tensor._make(data, None)  # a constant: nothing to backpropagate into
-        ctx.inputs, ctx.versions = inputs, tuple(t._version for t in inputs)
-        out = Tensor._make(data, ctx)
-        ctx._output = weakref.ref(out)  # weak: the output holds ctx, so ctx must not hold it
-        return out
+        if type(data) is not np.ndarray:  # a NumPy scalar from a reduction
+            data = np.asarray(data)
+        if _GradMode.enabled:
+            for t in inputs:
+                if t._requires_grad:  # record the node
+                    ctx.inputs, ctx.tick = inputs, _InPlace.ticks
+                    out = Tensor._make(data, ctx)
+                    ctx._output = weakref.ref(out)  # weak: the output holds ctx, so ctx must not hold it
+                    return out
+        return Tensor._make(data, None)  # a constant: nothing to backpropagate into
 
     def check_unchanged(self) -> None:
         """Refuse to run backward through this node twice, or on inputs changed in place."""
@@ -100,11 +104,11 @@ class Function:
                 f"released. To run backward through it again, pass retain_graph=True to the first "
                 f"backward(); or compute the forward again (e.g. detach() what one loss shares with another)"
             )
-        for i, (t, version) in enumerate(zip(self.inputs, self.versions)):
-            if t._version != version:
+        for i, t in enumerate(self.inputs):
+            if t._version > self.tick:
                 raise RuntimeError(
                     f"backward of {self.name}: input {i} (shape {t.shape}) was changed in place after "
-                    f"{self.name} used it (version {version}, now {t._version}), so its gradient would be wrong. "
+                    f"{self.name} used it, so its gradient would be wrong. "
                     f"Did an optimizer.step() run between this forward and its backward? Compute the "
                     f"forward again after changing the tensor."
                 )
@@ -127,13 +131,15 @@ def _explained(error: Exception, name: str, inputs) -> Exception:
 def as_tensors(name: str, inputs: tuple) -> tuple[Tensor, ...]:
     """The inputs as tensors of one dtype: arrays and numbers become constants of the tensors'
     dtype; tensors of different dtypes are refused."""
+    if len(inputs) == 1 and isinstance(inputs[0], Tensor):  # a unary operation on a tensor: nothing to do
+        return inputs
     dtype = None
     constants = False
     for t in inputs:
         if isinstance(t, Tensor):
             if dtype is None:
                 dtype = t.data.dtype
-            elif t.data.dtype != dtype:
+            elif t.data.dtype is not dtype and t.data.dtype != dtype:  # `is` first: the usual case, and fast
                 dtypes = ", ".join(str(u.dtype) for u in inputs if isinstance(u, Tensor))
                 raise TypeError(
                     f"{name}: got tensors of different dtypes ({dtypes}); minigen does not mix float32 "
@@ -146,4 +152,4 @@ def as_tensors(name: str, inputs: tuple) -> tuple[Tensor, ...]:
     if dtype is None:  # no tensor at all: the first array sets the dtype, as Tensor(array) would
         first = Tensor(inputs[0])
         dtype, inputs = first.dtype, (first, *inputs[1:])
-    return tuple(t if isinstance(t, Tensor) else Tensor(t, dtype=dtype) for t in inputs)
+    return tuple(t if isinstance(t, Tensor) else Tensor._make(np.asarray(t, dtype=dtype), None) for t in inputs)

@@ -154,7 +154,8 @@ def gradcheck(
     finally:
         for (_, p), dtype in zip(named, dtypes):  # the module as it was (float32 -> float64 -> float32 is exact)
             if p.dtype != dtype:
-                p.data, p._version = p.data.astype(dtype), p._version + 1
+                p.data = p.data.astype(dtype)
+                p._changed_in_place()
                 p.grad = None if p.grad is None else Tensor(p.grad.data.astype(dtype))
         for m, key, dtype in buffers:
             m._buffers[key] = m._buffers[key].astype(dtype)

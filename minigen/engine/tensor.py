@@ -82,6 +82,15 @@ class _SetGradMode:
         return wrapper
 
 
+class _InPlace:
+    """A clock of in-place changes: each one (an optimizer step, a load, an initialiser) takes
+    the next tick, and the tensor changed keeps it as its `_version`. A graph node notes the
+    clock when its forward runs, so its backward can tell in one comparison whether anything
+    was changed since; only then does it look at its inputs."""
+
+    ticks = 0
+
+
 class no_grad(_SetGradMode):
     """Record nothing inside: `with no_grad(): ...` or `@no_grad()` on a function.
 
@@ -149,7 +158,7 @@ class Tensor:
         self._ctx = None  # the Function that made this tensor; None for a leaf
         self.name = name
         self._retains_grad = False
-        self._version = 0  # in-place changes so far (see Function: backward checks it)
+        self._version = 0  # the tick of its last in-place change (see _InPlace); 0: never
 
     @classmethod
     def _make(cls, data: np.ndarray, ctx) -> Tensor:
@@ -220,6 +229,12 @@ class Tensor:
         """The same values as a new leaf: gradients do not flow back through it."""
         return Tensor._make(self.data, None)
 
+    def _changed_in_place(self) -> None:
+        """Note that the values were changed in place (an optimizer step, a load, an initialiser):
+        a graph that read the old values can no longer backpropagate through them."""
+        _InPlace.ticks += 1
+        self._version = _InPlace.ticks
+
     def retain_grad(self) -> Tensor:
         """Keep `.grad` on this intermediate tensor after backward (leaves always keep it)."""
         self._retains_grad = True
@@ -268,35 +283,35 @@ class Tensor:
                 node.grad = g if node.grad is None else node.grad + g
 
     # --- operators: between tensors, NumPy arrays and Python numbers, on either side ---
-    # (an array or number is a constant of this tensor's dtype: Function.apply makes it one)
 
     def _lift(self, other) -> Tensor:
-        """`other` as a tensor: itself, or a constant of this tensor's dtype."""
+        """`other` as a tensor: itself, or a constant of this tensor's dtype (the rule of
+        `function.as_tensors`, made here because an operator knows which tensor it belongs to)."""
         return other if isinstance(other, Tensor) else Tensor._make(np.asarray(other, dtype=self.data.dtype), None)
 
     def __add__(self, other):
-        return _ops.Add.apply(self, other)
+        return _ops.Add.apply(self, self._lift(other))
 
     def __radd__(self, other):
-        return _ops.Add.apply(other, self)
+        return _ops.Add.apply(self._lift(other), self)
 
     def __sub__(self, other):
-        return _ops.Sub.apply(self, other)
+        return _ops.Sub.apply(self, self._lift(other))
 
     def __rsub__(self, other):
-        return _ops.Sub.apply(other, self)
+        return _ops.Sub.apply(self._lift(other), self)
 
     def __mul__(self, other):
-        return _ops.Mul.apply(self, other)
+        return _ops.Mul.apply(self, self._lift(other))
 
     def __rmul__(self, other):
-        return _ops.Mul.apply(other, self)
+        return _ops.Mul.apply(self._lift(other), self)
 
     def __truediv__(self, other):
-        return _ops.Div.apply(self, other)
+        return _ops.Div.apply(self, self._lift(other))
 
     def __rtruediv__(self, other):
-        return _ops.Div.apply(other, self)
+        return _ops.Div.apply(self._lift(other), self)
 
     def __pow__(self, exponent):
         if isinstance(exponent, Tensor):
@@ -304,13 +319,13 @@ class Tensor:
         return _ops.PowScalar.apply(self, exponent=float(exponent))
 
     def __rpow__(self, base):
-        return _ops.Pow.apply(base, self)
+        return _ops.Pow.apply(self._lift(base), self)
 
     def __matmul__(self, other):
-        return _arrays.matmul(self, other)
+        return _arrays.matmul(self, self._lift(other))
 
     def __rmatmul__(self, other):
-        return _arrays.matmul(other, self)
+        return _arrays.matmul(self._lift(other), self)
 
     def __neg__(self):
         return _ops.Neg.apply(self)
@@ -482,11 +497,13 @@ def _backpropagate(order: list[Tensor], grads: dict[int, Tensor], create_graph: 
                 continue
             if id(node) not in keep:
                 del grads[id(node)]
-            ctx.check_unchanged()
+            if ctx.released or ctx.tick != _InPlace.ticks:  # otherwise nothing changed since its forward
+                ctx.check_unchanged()
             input_grads = ctx.backward(ctx, grad)
             if not isinstance(input_grads, tuple):
                 input_grads = (input_grads,)
-            if len(input_grads) < len(ctx.inputs) or any(g is not None for g in input_grads[len(ctx.inputs):]):
+            count = len(ctx.inputs)
+            if len(input_grads) != count and (len(input_grads) < count or any(g is not None for g in input_grads[count:])):
                 raise RuntimeError(f"backward of {ctx.name}: returned {len(input_grads)} gradients for {len(ctx.inputs)} inputs; return one per input (None where there is none)")
             for i, (inp, g) in enumerate(zip(ctx.inputs, input_grads)):
                 if g is None or not inp._requires_grad:

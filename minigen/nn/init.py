@@ -26,7 +26,7 @@ from ..random import Generator, rng
 
 def _fill(tensor: Tensor, values: np.ndarray) -> Tensor:
     tensor.data[...] = values  # keeps the tensor's dtype and identity (optimizers hold it)
-    tensor._version += 1
+    tensor._changed_in_place()
     return tensor
 
 

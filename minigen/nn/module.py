@@ -154,7 +154,7 @@ class Module:
                 if p is not None and p.dtype != dtype:
                     p.data = p.data.astype(dtype)
                     p.grad = None if p.grad is None else Tensor(p.grad.data.astype(dtype))
-                    p._version += 1
+                    p._changed_in_place()
             for name, buffer in module._buffers.items():
                 if buffer is not None and buffer.dtype.kind == "f":
                     module._buffers[name] = buffer.astype(dtype)
@@ -208,7 +208,7 @@ class Module:
             if kind == "param":
                 p = module._parameters[name]
                 p.data = np.array(state[key], dtype=p.dtype, copy=True)
-                p._version += 1  # a graph built before the load must not backpropagate into it
+                p._changed_in_place()  # a graph built before the load must not backpropagate into it
             else:
                 module._buffers[name] = np.array(state[key], dtype=module._buffers[name].dtype, copy=True)
 
