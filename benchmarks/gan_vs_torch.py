@@ -46,19 +46,49 @@ def minigen_step(G, D, latent):
 
 def torch_models(torch, kind, latent):
     tnn = torch.nn
+    # fmt: off  (one line per block of layers)
     if kind == "dcgan":
         G = tnn.Sequential(
-            tnn.Linear(latent, 128 * 7 * 7, bias=False), tnn.Unflatten(1, (128, 7, 7)), tnn.BatchNorm2d(128), tnn.ReLU(),
-            tnn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False), tnn.BatchNorm2d(64), tnn.ReLU(),
-            tnn.ConvTranspose2d(64, 1, 4, 2, 1), tnn.Tanh(),
+            tnn.Linear(latent, 128 * 7 * 7, bias=False),
+            tnn.Unflatten(1, (128, 7, 7)),
+            tnn.BatchNorm2d(128),
+            tnn.ReLU(),
+            tnn.ConvTranspose2d(128, 64, 4, 2, 1, bias=False),
+            tnn.BatchNorm2d(64),
+            tnn.ReLU(),
+            tnn.ConvTranspose2d(64, 1, 4, 2, 1),
+            tnn.Tanh(),
         )
         D = tnn.Sequential(
-            tnn.Conv2d(1, 64, 4, 2, 1), tnn.LeakyReLU(0.2), tnn.Conv2d(64, 128, 4, 2, 1, bias=False), tnn.BatchNorm2d(128), tnn.LeakyReLU(0.2),
-            tnn.Flatten(), tnn.Linear(128 * 7 * 7, 1), tnn.Flatten(0),
+            tnn.Conv2d(1, 64, 4, 2, 1),
+            tnn.LeakyReLU(0.2),
+            tnn.Conv2d(64, 128, 4, 2, 1, bias=False),
+            tnn.BatchNorm2d(128),
+            tnn.LeakyReLU(0.2),
+            tnn.Flatten(),
+            tnn.Linear(128 * 7 * 7, 1),
+            tnn.Flatten(0),
         )
     else:
-        G = tnn.Sequential(tnn.Linear(latent, 256), tnn.ReLU(), tnn.Linear(256, 256), tnn.ReLU(), tnn.Linear(256, 784), tnn.Unflatten(1, (1, 28, 28)), tnn.Tanh())
-        D = tnn.Sequential(tnn.Flatten(), tnn.Linear(784, 256), tnn.LeakyReLU(0.2), tnn.Linear(256, 256), tnn.LeakyReLU(0.2), tnn.Linear(256, 1), tnn.Flatten(0))
+        G = tnn.Sequential(
+            tnn.Linear(latent, 256),
+            tnn.ReLU(),
+            tnn.Linear(256, 256),
+            tnn.ReLU(),
+            tnn.Linear(256, 784),
+            tnn.Unflatten(1, (1, 28, 28)),
+            tnn.Tanh(),
+        )
+        D = tnn.Sequential(
+            tnn.Flatten(),
+            tnn.Linear(784, 256),
+            tnn.LeakyReLU(0.2),
+            tnn.Linear(256, 256),
+            tnn.LeakyReLU(0.2),
+            tnn.Linear(256, 1),
+            tnn.Flatten(0),
+        )
+    # fmt: on
     return G, D
 
 

@@ -51,7 +51,9 @@ def main():
             warm.append(run_seconds(FIRST_CALLS, cache_dir))
             import_only.append(run_seconds("import minigen", cache_dir))
     print(f"medians of {args.repeats} fresh processes (whole process wall-clock):")
-    print(f"  cold cache: import + compile every kernel (float32, float64) + first calls: {statistics.median(cold):6.2f} s   target <= 20 s")
+    print(
+        f"  cold cache: import + compile every kernel (float32, float64) + first calls: {statistics.median(cold):6.2f} s   target <= 20 s"
+    )
     print(f"  warm cache: import + first call of every kernel:                            {statistics.median(warm):6.2f} s   target <= 2 s")
     print(f"  import minigen alone:                                                        {statistics.median(import_only):6.2f} s")
 

@@ -112,6 +112,7 @@ def minigen_runs(kind, x, w, b, grad, s, p):
 def twin_runs(kind, x, w, b, grad, s, p):
     pair = lambda v: (v, v)  # noqa: E731
     if kind == "dense":
+
         def fwd():
             D.linear_reference(x, w, b)
 
@@ -123,6 +124,7 @@ def twin_runs(kind, x, w, b, grad, s, p):
     geometry = (pair(s), pair(p), pair(1))
     out_hw = grad.shape[2:]
     if kind == "conv":
+
         def fwd():
             K.conv2d_reference(x, w, b, *geometry, out_hw)
 
@@ -132,6 +134,7 @@ def twin_runs(kind, x, w, b, grad, s, p):
             K.conv2d_weight_grad_reference(x, grad, w.shape[2:], *geometry)
             grad.sum(axis=(0, 2, 3))
     else:
+
         def fwd():
             K.conv_transpose2d_reference(x, w, b, *geometry, out_hw)
 
@@ -140,6 +143,7 @@ def twin_runs(kind, x, w, b, grad, s, p):
             K.conv2d_reference(grad, w, None, *geometry, x.shape[2:])
             K.conv2d_weight_grad_reference(grad, x, w.shape[2:], *geometry)
             grad.sum(axis=(0, 2, 3))
+
     return fwd, fwd_bwd
 
 
@@ -179,7 +183,9 @@ def main():
     peak = gemm_peak_gflops()
     print(f"NumPy BLAS: {blas_description()}")
     print(f"GEMM peak (2048^3 float32 matmul, NumPy): {peak:.0f} GFLOP/s; batch {BATCH}, float32, medians of >= {args.repeats} runs")
-    header = f"{'layer':<30} {'pass':<8} {'minigen ms':>10} {'twin ms':>9} {'torch ms':>9} {'GFLOP/s':>8} {'% peak':>7} {'minigen/torch':>14}"
+    header = (
+        f"{'layer':<30} {'pass':<8} {'minigen ms':>10} {'twin ms':>9} {'torch ms':>9} {'GFLOP/s':>8} {'% peak':>7} {'minigen/torch':>14}"
+    )
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)

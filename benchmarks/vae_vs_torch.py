@@ -33,7 +33,9 @@ def schedule(n_train: int, epochs: int, batch: int, pixels_shape, latent: int, s
         batches = []
         for start in range(0, n_train, batch):
             idx = order[start : start + batch]
-            batches.append((idx, rng.random((len(idx), *pixels_shape), dtype=np.float32), rng.standard_normal((len(idx), latent), dtype=np.float32)))
+            batches.append(
+                (idx, rng.random((len(idx), *pixels_shape), dtype=np.float32), rng.standard_normal((len(idx), latent), dtype=np.float32))
+            )
         plan.append(batches)
     return plan
 
@@ -110,14 +112,18 @@ def compare(name, train_x, test_x, hidden, latent, batch, epochs, lr, torch):
     ours = train_minigen(model, train_x, plan, lr)
     steps = len(plan[0])
     print(f"\n{name}: {model.pixels}-{hidden}-{latent} VAE, batch {batch}, {epochs} epochs of {steps} steps, Adam lr {lr}")
-    print(f"  minigen  test ELBO {minigen_test_elbo(model, test_bin, test_eps):8.3f} nats   "
-          f"{statistics.median(ours):.3f} s per epoch ({1e3 * statistics.median(ours) / steps:.2f} ms per step)")
+    print(
+        f"  minigen  test ELBO {minigen_test_elbo(model, test_bin, test_eps):8.3f} nats   "
+        f"{statistics.median(ours):.3f} s per epoch ({1e3 * statistics.median(ours) / steps:.2f} ms per step)"
+    )
     if torch:
         theirs = train_torch(torch, twin, train_x, plan, lr)
         with torch.no_grad():
             elbo = twin.elbo(torch.from_numpy(test_bin), torch.from_numpy(test_eps)).mean().item()
-        print(f"  PyTorch  test ELBO {elbo:8.3f} nats   "
-              f"{statistics.median(theirs):.3f} s per epoch ({1e3 * statistics.median(theirs) / steps:.2f} ms per step)")
+        print(
+            f"  PyTorch  test ELBO {elbo:8.3f} nats   "
+            f"{statistics.median(theirs):.3f} s per epoch ({1e3 * statistics.median(theirs) / steps:.2f} ms per step)"
+        )
         print(f"  minigen / PyTorch time per epoch: {statistics.median(ours) / statistics.median(theirs):.2f}x")
 
 
@@ -141,8 +147,17 @@ def main():
         print(f"\nMNIST: no files in {data_root() / 'mnist'}; timing the same network on random 28x28 images instead")
         rng = np.random.default_rng(3)
         train_x, test_x = rng.random((60_000 // 10, 1, 28, 28), dtype=np.float32), rng.random((1000, 1, 28, 28), dtype=np.float32)
-        compare("random 28x28 images (speed only; the ELBOs mean nothing)", train_x, test_x, hidden=400, latent=20, batch=128,
-                epochs=args.epochs, lr=1e-3, torch=torch)
+        compare(
+            "random 28x28 images (speed only; the ELBOs mean nothing)",
+            train_x,
+            test_x,
+            hidden=400,
+            latent=20,
+            batch=128,
+            epochs=args.epochs,
+            lr=1e-3,
+            torch=torch,
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from .engine import (
     transpose,
     where,
 )
-
 from .notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .random import Generator, manual_seed, rand, randn
 from .serialization import load, save
@@ -69,6 +68,7 @@ def ones(*shape, dtype=_np.float32, requires_grad: bool = False) -> Tensor:
     return Tensor(_np.ones(shape, dtype=dtype), requires_grad=requires_grad)
 
 
+# fmt: off
 __all__ = [
     # the engine
     "Function", "GradcheckError", "Tensor", "broadcast_to", "cat", "clip", "concatenate", "enable_grad", "grad", "gradcheck",
@@ -80,3 +80,4 @@ __all__ = [
     "engine", "kernels", "functional", "nn", "optim", "data", "models", "experiments", "train", "metrics", "exercises",
     "plots", "viz", "random", "serialization", "notebook", "demo", "cli",
 ]
+# fmt: on

@@ -34,8 +34,7 @@ def _train(experiment, config: dict, args) -> list[dict]:
     from .train import CHECKPOINT, train
 
     try:
-        return train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet,
-                     overwrite=args.overwrite)
+        return train(experiment, config["epochs"], config["out"], resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     except KeyboardInterrupt:
         kept = Path(config["out"]) / CHECKPOINT
         if kept.exists():
@@ -44,21 +43,39 @@ def _train(experiment, config: dict, args) -> list[dict]:
 
 
 def _train_vae(args) -> int:
+    """`minigen train vae`. The model and its step are in minigen/models/vae.py: `elbo_step`
+    computes the loss from `VAE.elbo` (the reconstruction term and the KL term) and updates
+    the networks; `VAEExperiment` (minigen/experiments/vae.py) only feeds it batches and keeps
+    the pictures, metrics and checkpoints."""
     from .experiments.vae import VAEExperiment, make_config
 
     config = make_config(
-        model=args.model, data=args.data, data_dir=args.data_dir, latent=args.latent, hidden=args.hidden, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs, likelihood=args.likelihood,
-        seed=args.seed, out=args.out,
+        model=args.model,
+        data=args.data,
+        data_dir=args.data_dir,
+        latent=args.latent,
+        hidden=args.hidden,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        beta=args.beta,
+        warmup_epochs=args.warmup_epochs,
+        likelihood=args.likelihood,
+        seed=args.seed,
+        out=args.out,
     )
     experiment = VAEExperiment(config)
-    print(f"training {experiment.name}: {experiment.model.num_parameters():,} parameters, {config['epochs']} epochs, "
-          f"{len(experiment.train_x):,} training and {len(experiment.test_x):,} test images")
+    print(
+        f"training {experiment.name}: {experiment.model.num_parameters():,} parameters, {config['epochs']} epochs, "
+        f"{len(experiment.train_x):,} training and {len(experiment.test_x):,} test images"
+    )
     history = _train(experiment, config, args)
     last = history[-1]
     out = Path(config["out"])
-    print(f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, "
-          f"KL {last['test_kl']:.2f}), {last['active_units']} of {config['latent']} latent units active")
+    print(
+        f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, "
+        f"KL {last['test_kl']:.2f}), {last['active_units']} of {config['latent']} latent units active"
+    )
     print(f"pictures: {', '.join(sorted(p.name for p in out.glob('*.png')))} in {out}/")
     print(f"metrics:  {out / 'metrics.csv'}")
     print(f"checkpoint: {out / 'checkpoint.npz'} (minigen sample / minigen eval take it)")
@@ -66,14 +83,30 @@ def _train_vae(args) -> int:
 
 
 def _train_gan(args) -> int:
+    """`minigen train gan`. The algorithm is in minigen/models/gan.py: each step is
+    `discriminator_step` (its loss is `discriminator_loss`) then `generator_step`; WGAN-GP's
+    are `critic_step` (`critic_loss` and `gradient_penalty`) and `wgan_generator_step`.
+    `GANExperiment` (minigen/experiments/gan.py) only feeds them batches and noise and keeps
+    the pictures, metrics and checkpoints."""
     import warnings
 
     from .experiments.gan import GANExperiment, make_config
 
     config = make_config(
-        model=args.model, data=args.data, data_dir=args.data_dir, latent=args.latent, hidden=args.hidden, channels=args.channels, epochs=args.epochs,
-        batch_size=args.batch_size, lr=args.lr, d_steps=args.d_steps, loss=args.loss, label_smoothing=args.label_smoothing,
-        seed=args.seed, out=args.out,
+        model=args.model,
+        data=args.data,
+        data_dir=args.data_dir,
+        latent=args.latent,
+        hidden=args.hidden,
+        channels=args.channels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        d_steps=args.d_steps,
+        loss=args.loss,
+        label_smoothing=args.label_smoothing,
+        seed=args.seed,
+        out=args.out,
     )
     experiment = GANExperiment(config)
     sizes = f"G {experiment.G.num_parameters():,} and D {experiment.D.num_parameters():,} parameters"
@@ -85,8 +118,11 @@ def _train_gan(args) -> int:
     if experiment.toy:
         print(f"modes covered: {last['modes_covered']}/{len(experiment.mixture.centers)}, high-quality samples: {last['high_quality']:.0%}")
     else:
-        print(f"classifier FID {last['fid']:.2f}, {last['classes_above_5pct']} of 10 classes above 5%, inception score {last['inception_score']:.2f} "
-              f"(minigen eval gives the FID's real-vs-real floor and noise baseline)")
+        print(
+            f"classifier FID {last['fid']:.2f}, {last['classes_above_5pct']} of 10 classes above 5%, "
+            f"inception score {last['inception_score']:.2f} "
+            f"(minigen eval gives the FID's real-vs-real floor and noise baseline)"
+        )
     print(f"pictures: {', '.join(sorted(p.name for p in out.glob('*.png')) + sorted(p.name for p in out.glob('*.gif')))} in {out}/")
     print(f"metrics:  {out / 'metrics.csv'}")
     print(f"checkpoint: {out / 'checkpoint.npz'} (minigen sample / minigen eval take it)")
@@ -154,8 +190,10 @@ def _eval(args) -> int:
         return _eval_gan(experiment, args)
     evaluation = experiment.evaluate()
     print(f"{experiment.name} after {experiment.epochs_done} epochs, on {len(experiment.test_x):,} test images:")
-    print(f"  test ELBO       {evaluation['test_elbo']:9.2f} nats per image "
-          f"(reconstruction {evaluation['test_reconstruction']:.2f}, KL {evaluation['test_kl']:.2f})")
+    print(
+        f"  test ELBO       {evaluation['test_elbo']:9.2f} nats per image "
+        f"(reconstruction {evaluation['test_reconstruction']:.2f}, KL {evaluation['test_kl']:.2f})"
+    )
     print(f"  L_{args.k:<12} {experiment.log_likelihood(k=args.k):9.2f} nats per image (importance-weighted estimate of log p(x))")
     print(f"  active units    {evaluation['active_units']} of {experiment.config['latent']}")
     _print_sample_metrics(experiment, args)
@@ -168,8 +206,13 @@ def _print_sample_metrics(experiment, args) -> None:
     from .random import Generator
 
     classifier, accuracy = metrics.cached_classifier(
-        experiment.config["data"], experiment.train_x, experiment.train_y, experiment.test_gray, experiment.test_y,
-        root=experiment.config["data_dir"])
+        experiment.config["data"],
+        experiment.train_x,
+        experiment.train_y,
+        experiment.test_gray,
+        experiment.test_y,
+        root=experiment.config["data_dir"],
+    )
     labels = np.arange(args.n_samples) % 10 if experiment.conditional else None
     samples = experiment.model.sample(args.n_samples, labels, generator=Generator(experiment.config["seed"] + 7))
     measured = metrics.image_metrics(classifier, samples, experiment.train_x, experiment.test_gray)
@@ -197,10 +240,14 @@ def _eval_gan(experiment, args) -> int:
     n = args.n_samples
     generated = experiment.samples(n)
     measured = experiment.measure(generated)
-    print(f"  classifier FID      {measured['fid']:8.2f}   ({n:,} samples; {_floors(measured, n)};"
-          f" features of a classifier with {experiment.classifier_accuracy:.1%} test accuracy)")
-    print(f"  classes above 5%    {measured['classes_above_5pct']:8d}   (histogram {measured['class_histogram']}, "
-          f"KL to uniform {measured['kl_to_uniform']:.3f})")
+    print(
+        f"  classifier FID      {measured['fid']:8.2f}   ({n:,} samples; {_floors(measured, n)};"
+        f" features of a classifier with {experiment.classifier_accuracy:.1%} test accuracy)"
+    )
+    print(
+        f"  classes above 5%    {measured['classes_above_5pct']:8d}   (histogram {measured['class_histogram']}, "
+        f"KL to uniform {measured['kl_to_uniform']:.3f})"
+    )
     print(f"  inception score     {measured['inception_score']:8.2f}   (the classifier's; at most 10)")
     validation = experiment.train_unit[: min(len(experiment.test_unit), 1000)]
     parzen, sigma = metrics.parzen_log_likelihood(generated, validation, experiment.test_unit)
@@ -216,8 +263,10 @@ def _build_exercises(args) -> int:
         print(f"minigen: error: no notebooks (NN_name.py) in {source}; pass --notebooks DIR", file=sys.stderr)
         return 2
     written = build(source, args.out)
-    print(f"wrote {len(written) // 2} student notebooks (.ipynb and .py, solutions replaced by NotImplementedError) "
-          f"to {Path(args.out).resolve()}/")
+    print(
+        f"wrote {len(written) // 2} student notebooks (.ipynb and .py, solutions replaced by NotImplementedError) "
+        f"to {Path(args.out).resolve()}/"
+    )
     return 0
 
 
@@ -233,16 +282,20 @@ def _grade_exercises(args) -> int:
     def report(student):
         print(f"  {student.name:<24} {student.total:5g} of {maximum:g}", flush=True)
 
-    print(f"grading {len(EXERCISES)} exercises ({maximum:g} points) in {args.submissions}/, "
-          f"{args.timeout:g} s per exercise at most:", flush=True)
+    print(
+        f"grading {len(EXERCISES)} exercises ({maximum:g} points) in {args.submissions}/, {args.timeout:g} s per exercise at most:",
+        flush=True,
+    )
     try:
         students = grade_class(args.submissions, args.out, args.feedback, timeout=args.timeout, jobs=args.jobs, progress=report)
     except GradingError as error:
         print(f"minigen: error: {error}", file=sys.stderr)
         return 2
     feedback = Path(args.feedback) if args.feedback else Path(args.out).parent / "feedback"
-    print(f"graded {len(students)} students in {time.perf_counter() - start:.1f} s: grades in {args.out}, "
-          f"one feedback file per student in {feedback}/")
+    print(
+        f"graded {len(students)} students in {time.perf_counter() - start:.1f} s: grades in {args.out}, "
+        f"one feedback file per student in {feedback}/"
+    )
     return 0
 
 
@@ -287,15 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
     train_parser = command(commands, "train", help="train a model")
     families = train_parser.add_subparsers(dest="family", metavar="FAMILY", required=True)
     vae_by_data = {"digits": vae_runs.DEFAULTS["digits"], "mnist/fashion-mnist": vae_runs.DEFAULTS["mnist"]}
-    vae = command(families, "vae", help="a variational autoencoder (defaults: MLP VAE on the bundled 8x8 digits)",
-                  description="Train a VAE. Each step is `elbo_step` in minigen/models/vae.py, beside the ELBO it ascends; "
-                              "minigen/experiments/vae.py holds the data, the model and the pictures.")
+    vae = command(
+        families,
+        "vae",
+        help="a variational autoencoder (defaults: MLP VAE on the bundled 8x8 digits)",
+        description="Train a VAE. Each step is `elbo_step` in minigen/models/vae.py, beside the ELBO it ascends; "
+        "minigen/experiments/vae.py holds the data, the model and the pictures.",
+    )
     vae.add_argument("--model", choices=list(vae_runs.MODELS), default="mlp", help="MLP, convolutional or conditional VAE")
     vae.add_argument("--data", choices=vae_runs.DATASETS, default="digits", help="the bundled 8x8 digits or a 28x28 set (downloaded)")
     vae.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
     vae.add_argument("--latent", type=int, help=f"size of z (default: {_listed({k: d['latent'] for k, d in vae_by_data.items()})})")
-    vae.add_argument("--hidden", type=int, nargs="+", help="hidden sizes (mlp, cvae) or channel counts (conv) (default: " + "; ".join(
-        f"{data}: {_listed(d['hidden']).replace('; ', ', ')}" for data, d in vae_by_data.items()) + ")")
+    vae.add_argument(
+        "--hidden",
+        type=int,
+        nargs="+",
+        help="hidden sizes (mlp, cvae) or channel counts (conv) (default: "
+        + "; ".join(f"{data}: {_listed(d['hidden']).replace('; ', ', ')}" for data, d in vae_by_data.items())
+        + ")",
+    )
     vae.add_argument("--epochs", type=int, help=f"default: {_listed({k: d['epochs'] for k, d in vae_by_data.items()})}")
     vae.add_argument("--batch-size", type=int, help=f"default: {_listed({k: d['batch_size'] for k, d in vae_by_data.items()})}")
     vae.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
@@ -308,21 +371,33 @@ def build_parser() -> argparse.ArgumentParser:
     vae.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, an existing run is kept)")
     vae.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    gan = command(families, "gan", help="a generative adversarial network (defaults: MLP GAN on the ring of 8 Gaussians)",
-                  description="Train a GAN. Each step is `discriminator_step` then `generator_step` (WGAN-GP: `critic_step`, "
-                              "`wgan_generator_step`) in minigen/models/gan.py, beside the losses they compute; "
-                              "minigen/experiments/gan.py holds the data, the networks and the pictures.")
+    gan = command(
+        families,
+        "gan",
+        help="a generative adversarial network (defaults: MLP GAN on the ring of 8 Gaussians)",
+        description="Train a GAN. Each step is `discriminator_step` then `generator_step` (WGAN-GP: `critic_step`, "
+        "`wgan_generator_step`) in minigen/models/gan.py, beside the losses they compute; "
+        "minigen/experiments/gan.py holds the data, the networks and the pictures.",
+    )
     gan.add_argument("--model", choices=gan_runs.MODELS, default="mlp", help="the toys take mlp or wgan-gp")
     gan.add_argument("--data", choices=gan_runs.DATASETS, default="ring8", help="a 2-D toy or an image set")
     gan.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
-    for option, key, text in [("--latent", "latent", "size of z"), ("--hidden", "hidden", "hidden layer sizes of the MLPs"),
-                              ("--channels", "channels", "base channel count of the convolutional networks"),
-                              ("--epochs", "epochs", "epochs"), ("--batch-size", "batch_size", "batch size"),
-                              ("--lr", "lr", "Adam's learning rate for both networks"),
-                              ("--d-steps", "d_steps", "discriminator (critic) steps per generator step")]:
+    for option, key, text in [
+        ("--latent", "latent", "size of z"),
+        ("--hidden", "hidden", "hidden layer sizes of the MLPs"),
+        ("--channels", "channels", "base channel count of the convolutional networks"),
+        ("--epochs", "epochs", "epochs"),
+        ("--batch-size", "batch_size", "batch size"),
+        ("--lr", "lr", "Adam's learning rate for both networks"),
+        ("--d-steps", "d_steps", "discriminator (critic) steps per generator step"),
+    ]:
         by_data = [(data, {m: row[key] for m, row in rows.items() if key in row}) for data, rows in gan_runs.DEFAULTS.items()]
-        gan.add_argument(option, type=float if key == "lr" else int, **({"nargs": "+"} if key == "hidden" else {}),
-                         help=f"{text} (default: {'; '.join(f'{data}: {_listed(values)}' for data, values in by_data if values)})")
+        gan.add_argument(
+            option,
+            type=float if key == "lr" else int,
+            **({"nargs": "+"} if key == "hidden" else {}),
+            help=f"{text} (default: {'; '.join(f'{data}: {_listed(values)}' for data, values in by_data if values)})",
+        )
     gan.add_argument("--loss", choices=["non-saturating", "minimax"], default="non-saturating", help="the generator's loss")
     gan.add_argument("--label-smoothing", type=float, default=0.0, help="one-sided: real targets 1 - s")
     gan.add_argument("--seed", type=int, default=0, help="seed of every random number")
@@ -335,24 +410,36 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("checkpoint")
     sample.add_argument("--n", type=int, default=100, help="how many samples")
     sample.add_argument("--seed", type=int, default=0, help="seed of every random number")
-    sample.add_argument("--format", choices=["png", "npz"], default="png",
-                        help="a picture, or the samples as arrays (np.load(file)['samples']) to evaluate elsewhere")
-    sample.add_argument("--out", help=f"file (a picture: {', '.join(PICTURE_FORMATS)}; or .npz) or folder "
-                                      f"(default: samples_from_checkpoint.png or .npz beside the checkpoint)")
+    sample.add_argument(
+        "--format",
+        choices=["png", "npz"],
+        default="png",
+        help="a picture, or the samples as arrays (np.load(file)['samples']) to evaluate elsewhere",
+    )
+    sample.add_argument(
+        "--out",
+        help=f"file (a picture: {', '.join(PICTURE_FORMATS)}; or .npz) or folder "
+        f"(default: samples_from_checkpoint.png or .npz beside the checkpoint)",
+    )
 
     evaluate = command(commands, "eval", help="evaluate a trained model's checkpoint on its test set")
     evaluate.add_argument("checkpoint")
     evaluate.add_argument("--k", type=int, default=5000, help="VAE: importance samples for L_k")
-    evaluate.add_argument("--n-samples", type=int, default=EVAL_SAMPLES,
-                          help="generated images for the image metrics (training scores as many after each epoch)")
+    evaluate.add_argument(
+        "--n-samples",
+        type=int,
+        default=EVAL_SAMPLES,
+        help="generated images for the image metrics (training scores as many after each epoch)",
+    )
 
     exercises = command(commands, "exercises", help="the notebooks' exercises")
     exercise_commands = exercises.add_subparsers(dest="action", metavar="ACTION", required=True)
     build_parser = command(exercise_commands, "build", help="write the student versions of the notebooks")
     build_parser.add_argument("--out", default="student-notebooks", help="folder for the student notebooks, .py and .ipynb")
     build_parser.add_argument("--notebooks", default=None, help="the solution notebooks (default: the repository's notebooks/)")
-    grade_parser = command(exercise_commands, "grade",
-                           help="grade a class: one folder per student in SUBMISSIONS; writes a CSV and feedback per student")
+    grade_parser = command(
+        exercise_commands, "grade", help="grade a class: one folder per student in SUBMISSIONS; writes a CSV and feedback per student"
+    )
     grade_parser.add_argument("submissions", help="folder holding one folder of notebooks (.ipynb and/or .py) per student")
     grade_parser.add_argument("--out", default="grades.csv", help="the CSV to write")
     grade_parser.add_argument("--feedback", default=None, help="folder for <student>.md (default: feedback/ beside --out)")

@@ -43,9 +43,9 @@ from .data import DataLoader
 from .data.mnist import data_root
 from .engine.tensor import Tensor, no_grad
 from .random import Generator, manual_seed
+from .serialization import load, save
 
 EVAL_SAMPLES = 1000  # generated images scored after every epoch and by `minigen eval`
-from .serialization import load, save
 
 # --- 2-D toys --------------------------------------------------------------------------------
 
@@ -149,8 +149,9 @@ def inception_score(probs: np.ndarray) -> float:
     return float(np.exp(kl.mean()))
 
 
-def parzen_log_likelihood(samples: np.ndarray, validation: np.ndarray, test: np.ndarray,
-                          bandwidths=np.logspace(-1.5, 0, 10), batch: int = 100) -> tuple[float, float]:
+def parzen_log_likelihood(
+    samples: np.ndarray, validation: np.ndarray, test: np.ndarray, bandwidths=np.logspace(-1.5, 0, 10), batch: int = 100
+) -> tuple[float, float]:
     r"""Goodfellow et al.'s protocol: $\ln \hat p(x) = \ln \frac1N \sum_i \mathcal N(x; s_i, \sigma^2 I)$ on
     the generated samples $s_i$; $\sigma$ maximises the validation log-likelihood. Returns
     (mean test log-likelihood in nats, sigma)."""
@@ -182,14 +183,22 @@ def reference_features(classifier: FeatureClassifier, train_x: np.ndarray, test_
     train_features, _ = classifier.features_and_probs(train_x[rng.choice(len(train_x), size=floor_images, replace=False)])
     noise_features, _ = classifier.features_and_probs(rng.random((n, *test_x.shape[1:]), dtype=np.float32))
     return {
-        "n": n, "real_features": real_features, "floor_images": floor_images,
+        "n": n,
+        "real_features": real_features,
+        "floor_images": floor_images,
         "fid_real_vs_real": frechet_distance(train_features, real_features),
         "fid_noise": frechet_distance(noise_features, real_features),
     }
 
 
-def image_metrics(classifier: FeatureClassifier, generated: np.ndarray, train_x: np.ndarray, test_x: np.ndarray,
-                  seed: int = 0, reference: dict | None = None) -> dict:
+def image_metrics(
+    classifier: FeatureClassifier,
+    generated: np.ndarray,
+    train_x: np.ndarray,
+    test_x: np.ndarray,
+    seed: int = 0,
+    reference: dict | None = None,
+) -> dict:
     """Classifier FID against the test images, beside its real-vs-real floor and noise baseline
     (`reference_features`, computed here unless given for as many images); class coverage and
     inception score. All images in [0, 1]."""

@@ -90,13 +90,19 @@ class Optimizer:
         groups = state_dict["param_groups"]
         sizes = [len(g["params"]) for g in self.param_groups]
         if [int(g["params"]) for g in groups] != sizes:
-            raise ValueError(f"{type(self).__name__}.load_state_dict: the saved groups hold {[int(g['params']) for g in groups]} parameters, this optimizer's {sizes}")
+            raise ValueError(
+                f"{type(self).__name__}.load_state_dict: the saved groups hold {[int(g['params']) for g in groups]} parameters, "
+                f"this optimizer's {sizes}"
+            )
         params = [p for _, p, _ in self._parameters()]
         for key, buffers in state_dict["state"].items():
             p = params[int(key)]
             for name, value in buffers.items():
                 if np.ndim(value) and np.shape(value) != p.shape:
-                    raise ValueError(f"{type(self).__name__}.load_state_dict: state {name!r} of parameter {key} has shape {np.shape(value)}, the parameter {p.shape}")
+                    raise ValueError(
+                        f"{type(self).__name__}.load_state_dict: state {name!r} of parameter {key} has shape {np.shape(value)}, "
+                        f"the parameter {p.shape}"
+                    )
         for group, saved in zip(self.param_groups, groups):
             group.update({k: v for k, v in saved.items() if k != "params"})
         self.state = {
@@ -112,8 +118,9 @@ class SGD(Optimizer):
     first step), then $d = b$, or $d = d + \mu b$ for Nesterov; finally $\theta \leftarrow \theta - \eta d$.
     """
 
-    def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
-                 weight_decay: float = 0.0, nesterov: bool = False):
+    def __init__(
+        self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0, weight_decay: float = 0.0, nesterov: bool = False
+    ):
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: Nesterov momentum needs momentum > 0 and dampening = 0")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
@@ -157,8 +164,19 @@ class Adam(Optimizer):
         (beta1, beta2) = group["betas"]
         # The equations above, in one pass over memory (minigen.kernels.optim; its NumPy twin
         # there spells them out line by line).
-        return adam_update(theta, grad, state["exp_avg"], state["exp_avg_sq"], lr=group["lr"], beta1=beta1, beta2=beta2,
-                           eps=group["eps"], weight_decay=group["weight_decay"], decoupled=self.decoupled, step=state["step"])
+        return adam_update(
+            theta,
+            grad,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            lr=group["lr"],
+            beta1=beta1,
+            beta2=beta2,
+            eps=group["eps"],
+            weight_decay=group["weight_decay"],
+            decoupled=self.decoupled,
+            step=state["step"],
+        )
 
 
 class AdamW(Adam):
@@ -180,8 +198,16 @@ class RMSprop(Optimizer):
     $\theta \leftarrow \theta - \eta s$.
     """
 
-    def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
-                 momentum: float = 0.0, centered: bool = False):
+    def __init__(
+        self,
+        params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+    ):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered))
 
     def _update(self, theta, grad, state, group):

@@ -81,8 +81,9 @@ def image_grid(images: np.ndarray, columns: int = 8, title: str | None = None, r
     return fig
 
 
-def reconstructions(originals: np.ndarray, reconstructed: np.ndarray, title: str = "reconstructions",
-                    inputs: np.ndarray | None = None) -> Figure:
+def reconstructions(
+    originals: np.ndarray, reconstructed: np.ndarray, title: str = "reconstructions", inputs: np.ndarray | None = None
+) -> Figure:
     """Originals in the top row, then (if given) what the encoder was shown, e.g. a binarised
     version, then the reconstructions."""
     rows = [originals] + ([inputs] if inputs is not None else []) + [reconstructed]
@@ -144,7 +145,9 @@ def manifold(decode: Callable[[np.ndarray], np.ndarray], n: int = 15, title: str
     return fig
 
 
-def scatter_2d(real: np.ndarray, fake: np.ndarray, centers: np.ndarray | None = None, title: str = "", limits: float | None = None) -> Figure:
+def scatter_2d(
+    real: np.ndarray, fake: np.ndarray, centers: np.ndarray | None = None, title: str = "", limits: float | None = None
+) -> Figure:
     """Real and generated 2-D points, with the mixture's modes marked."""
     fig = _figure(figsize=(4.5, 4.5))
     ax = fig.add_subplot()

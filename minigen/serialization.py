@@ -160,11 +160,15 @@ def _read_arrays(path: Path) -> dict[str, np.ndarray]:
                 read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
                 shape, fortran_order, dtype = read_header(entry)
                 if dtype.hasobject:
-                    raise CheckpointError(f"load: {path}: entry {name!r} holds Python objects, which minigen does not load (only numbers and text)")
+                    raise CheckpointError(
+                        f"load: {path}: entry {name!r} holds Python objects, which minigen does not load (only numbers and text)"
+                    )
                 nbytes = math.prod(shape) * dtype.itemsize
                 if entry.tell() + nbytes != info.file_size:
-                    raise CheckpointError(f"load: {path} is damaged: entry {name!r} claims shape {shape} of {dtype} "
-                                          f"({nbytes:,} bytes) but holds {info.file_size - entry.tell():,} bytes")
+                    raise CheckpointError(
+                        f"load: {path} is damaged: entry {name!r} claims shape {shape} of {dtype} "
+                        f"({nbytes:,} bytes) but holds {info.file_size - entry.tell():,} bytes"
+                    )
                 data = np.frombuffer(entry.read(nbytes), dtype=dtype)
                 arrays[name] = data.reshape(shape, order="F" if fortran_order else "C").copy()
     return arrays

@@ -66,7 +66,7 @@ class RunExists(SettingError):
 
 
 def describe_run(out: Path) -> str:
-    """"vae-mlp-digits, 100 of 100 epochs done", read from the folder's checkpoint."""
+    """ "vae-mlp-digits, 100 of 100 epochs done", read from the folder's checkpoint."""
     try:
         checkpoint = load(out / CHECKPOINT)
         config = checkpoint["config"]
@@ -106,7 +106,9 @@ def run_folder(out: Path, resume: bool, overwrite: bool):
             except (OSError, ValueError):
                 owner = 0
             if owner and owner != os.getpid() and _alive(owner):
-                raise RunExists(f"--out {out} is in use: process {owner} is training there now; wait for it or choose another --out") from None
+                raise RunExists(
+                    f"--out {out} is in use: process {owner} is training there now; wait for it or choose another --out"
+                ) from None
             lock.unlink(missing_ok=True)  # stale: its process is gone
         except OSError as error:
             raise SettingError(f"--out {out}: cannot write there ({error.strerror})") from None
@@ -118,8 +120,10 @@ def run_folder(out: Path, resume: bool, overwrite: bool):
         for stale in out.glob(".*.tmp"):  # temporary files (atomic_file) of a run killed mid-write
             stale.unlink(missing_ok=True)
         if (out / CHECKPOINT).exists() and not resume and not overwrite:
-            raise RunExists(f"--out {out} already holds a run ({describe_run(out)}); add --resume to continue it, "
-                            f"--overwrite to replace it, or choose another --out")
+            raise RunExists(
+                f"--out {out} already holds a run ({describe_run(out)}); add --resume to continue it, "
+                f"--overwrite to replace it, or choose another --out"
+            )
         if overwrite and not resume:
             _clear_run(out)
         if resume and not (out / CHECKPOINT).exists():
@@ -141,9 +145,11 @@ def check_resumable(saved: dict, current: dict, path: Path, epochs: int, done: i
     (where the data lives and the epoch count may change), or fewer epochs than are done."""
     if saved.get("family") != current.get("family"):
         family = str(saved.get("family")).upper()
-        raise SettingError(f"--resume: {path} holds a {family} run ({saved.get('family')}-{saved.get('model')}-{saved.get('data')}), "
-                           f"not a {str(current.get('family')).upper()} run; continue it with `minigen train {saved.get('family')} --resume "
-                           f"--out {path.parent}`")
+        raise SettingError(
+            f"--resume: {path} holds a {family} run ({saved.get('family')}-{saved.get('model')}-{saved.get('data')}), "
+            f"not a {str(current.get('family')).upper()} run; continue it with `minigen train {saved.get('family')} --resume "
+            f"--out {path.parent}`"
+        )
     free = ("epochs", "out", "resume", "data_dir")
     saved = {k: v for k, v in saved.items() if k not in free}
     current = {k: v for k, v in current.items() if k not in free}
@@ -152,8 +158,9 @@ def check_resumable(saved: dict, current: dict, path: Path, epochs: int, done: i
         given = ", ".join(f"{k} {saved.get(k)!r} saved, {current.get(k)!r} given" for k in changed)
         raise SettingError(f"--resume: {path} was trained with other settings ({given}); resume with the same ones")
     if epochs < done:
-        raise SettingError(f"--epochs {epochs}: the run in {path.parent} has {done} epochs done already; "
-                           f"give --epochs {done} or more to continue it")
+        raise SettingError(
+            f"--epochs {epochs}: the run in {path.parent} has {done} epochs done already; give --epochs {done} or more to continue it"
+        )
 
 
 def restore(experiment: Experiment, state: dict, path: Path) -> None:
@@ -162,8 +169,10 @@ def restore(experiment: Experiment, state: dict, path: Path) -> None:
     try:
         experiment.load_state_dict(state)
     except (KeyError, ValueError, TypeError) as error:
-        raise CheckpointError(f"{path}: cannot restore this run ({type(error).__name__}: {str(error)[:200]}); it was probably "
-                              f"saved by an earlier version of minigen: train it again (--overwrite)") from None
+        raise CheckpointError(
+            f"{path}: cannot restore this run ({type(error).__name__}: {str(error)[:200]}); it was probably "
+            f"saved by an earlier version of minigen: train it again (--overwrite)"
+        ) from None
 
 
 def _check_finite(name: str, metrics: dict, epoch: int, batch: int | None, hint: str) -> None:
@@ -184,8 +193,7 @@ def write_metrics(path: Path, history: list[dict]) -> None:
     write_text(path, text.getvalue())
 
 
-def train(experiment: Experiment, epochs: int, out, resume: bool = False, progress: bool = True,
-          overwrite: bool = False) -> list[dict]:
+def train(experiment: Experiment, epochs: int, out, resume: bool = False, progress: bool = True, overwrite: bool = False) -> list[dict]:
     """Train for `epochs` epochs in all (counting those done before a resume); returns the history.
 
     `out` must not hold a run already, unless `resume` (continue it) or `overwrite` (replace it)."""
@@ -216,7 +224,9 @@ def _train(experiment: Experiment, epochs: int, out: Path, resume: bool, progres
                 metrics = experiment.train_step(batch, epoch)
             except FloatingPointError as error:  # an optimizer met a non-finite gradient
                 what = str(error).split(";")[0]  # the experiment's hint below says what to try
-                raise TrainingDiverged(f"{experiment.name}: at epoch {epoch + 1}, batch {count}, {what}. {experiment.divergence_hint}") from None
+                raise TrainingDiverged(
+                    f"{experiment.name}: at epoch {epoch + 1}, batch {count}, {what}. {experiment.divergence_hint}"
+                ) from None
             _check_finite(experiment.name, metrics, epoch, count - 1, experiment.divergence_hint)
             for key, value in metrics.items():
                 totals[key] = totals.get(key, 0.0) + value

@@ -73,13 +73,27 @@ def draw_graph(root: Tensor, max_nodes: int = 40, figsize=None) -> Figure:
     for t in tensors:
         x, y = position[id(t)]
         color = "#cfe3f7" if t.requires_grad else "#e6e6e6"
-        ax.text(x, y, _label(t), ha="center", va="center", fontsize=8, family="monospace",
-                bbox=dict(boxstyle="round,pad=0.4", facecolor=color, edgecolor="0.4"))
+        ax.text(
+            x,
+            y,
+            _label(t),
+            ha="center",
+            va="center",
+            fontsize=8,
+            family="monospace",
+            bbox=dict(boxstyle="round,pad=0.4", facecolor=color, edgecolor="0.4"),
+        )
         if t._ctx is None:
             continue
         op_xy = (x - 1.0, y)
-        ax.text(*op_xy, t._ctx.name, ha="center", va="center", fontsize=8,
-                bbox=dict(boxstyle="circle,pad=0.3", facecolor="#fff2cc", edgecolor="0.4"))
+        ax.text(
+            *op_xy,
+            t._ctx.name,
+            ha="center",
+            va="center",
+            fontsize=8,
+            bbox=dict(boxstyle="circle,pad=0.3", facecolor="#fff2cc", edgecolor="0.4"),
+        )
         ax.annotate("", xy=(x, y), xytext=op_xy, arrowprops=arrow)
         for p in t._ctx.inputs:
             ax.annotate("", xy=op_xy, xytext=position[id(p)], arrowprops=arrow)

@@ -39,7 +39,8 @@ from minigen.viz import draw_graph
 # The chain rule multiplies them along the paths from $L$ back to each input. Writing
 # $\bar x = \partial L / \partial x$ (the "adjoint" of $x$):
 #
-# $$\bar L = 1, \quad \bar e = 2e\,\bar L, \quad \bar d = \bar e, \quad \bar c = \bar e, \quad \bar a = b\,\bar d, \quad \bar b = a\,\bar d.$$
+# $$\bar L = 1, \quad \bar e = 2e\,\bar L, \quad \bar d = \bar e, \quad \bar c = \bar e,
+#   \quad \bar a = b\,\bar d, \quad \bar b = a\,\bar d.$$
 #
 # Going backwards, each value needs the adjoint of everything computed *from* it first. That
 # order is what makes reverse mode cheap: one backward sweep gives the derivative with respect
@@ -69,6 +70,7 @@ print("numerical dL/da:", (((a + eps) * b + c) ** 2 - ((a - eps) * b + c) ** 2) 
 # Let every value remember the values it was computed from (its *parents*) and the local
 # derivative with respect to each. That record is the computation graph.
 
+
 # %%
 class Value:
     def __init__(self, data, parents=(), local_grads=(), op=""):
@@ -96,6 +98,7 @@ class Value:
 # return all nodes reachable from `root`, each after its parents. Use an explicit stack, not
 # recursion: real graphs are deep (a training step can chain thousands of operations), and
 # Python's recursion limit is about 1,000.
+
 
 # %%
 def topological_sort(graph, root):
@@ -126,6 +129,7 @@ check("ex01_topological_sort", topological_sort)
 # the rest of the notebook runs before you solve the exercise: recursion is fine for this
 # graph of six nodes, not for the deep graphs the exercise is about. minigen's own sort is
 # `_topological_order` in `minigen/engine/tensor.py`, written with a stack.)
+
 
 # %%
 def graph_of(root):
@@ -199,6 +203,7 @@ print("bias.grad =", bias.grad.numpy(), "(each element was used in 4 rows, with 
 # **Exercise 1.2 (a backward rule).** The sigmoid $y = \sigma(a) = 1 / (1 + e^{-a})$ has the
 # derivative $\sigma'(a) = \sigma(a)(1 - \sigma(a))$. Given the forward result `y` and
 # `grad` $= \partial L / \partial y$ (arrays of the same shape), return $\partial L / \partial a$.
+
 
 # %%
 def sigmoid_backward(y, grad):

@@ -60,6 +60,7 @@ fig
 # **Exercise 2.1 (central differences).** Return the gradient of a scalar function `f` at the
 # array `x`, one coordinate at a time: perturb `x[i]` by $\pm\varepsilon$, and put it back.
 
+
 # %%
 def numerical_gradient(f, x, eps):
     ### BEGIN SOLUTION
@@ -85,6 +86,7 @@ check("ex02_central_difference", numerical_gradient)
 # Here is a sigmoid whose backward rule has a classic slip: a factor 2 too many.
 # `minigen.gradcheck` builds the whole Jacobian both ways and names the first disagreement.
 
+
 # %%
 class SlippedSigmoid(mg.Function):
     @staticmethod
@@ -107,6 +109,7 @@ except mg.GradcheckError as error:
 # The message gives the input, the worst entry, both values and their ratio. With the
 # factor removed, the check passes, and `gradgradcheck` confirms that the rule, written with
 # tensor operations, can itself be differentiated:
+
 
 # %%
 class Sigmoid(mg.Function):

@@ -38,6 +38,7 @@ from minigen.kernels import conv as K
 # $$y_{n,o,h,w} = \sum_{c,i,j} W_{o,c,i,j}\; x^{\text{pad}}_{n,\,c,\,h s + i,\,w s + j},
 # \qquad H_\text{out} = \left\lfloor \frac{H + 2p - k_h}{s} \right\rfloor + 1.$$
 
+
 # %%
 def conv2d_loops(x, w, stride=1, padding=0):
     n_images, channels, height, width = x.shape
@@ -69,6 +70,7 @@ print("loops agree with minigen:", np.allclose(conv2d_loops(x, w, 2, 1), F.conv2
 # **Exercise 3.1 (im2col).** Return `cols` of shape (C·kh·kw, N·H_out·W_out) for an image
 # batch `x`, a kernel size `(kh, kw)`, a stride and a padding. Hint: for fixed $(c, i, j)$,
 # the pixels for all output positions form one strided slice of the padded image.
+
 
 # %%
 def im2col(x, kernel, stride, padding):

@@ -25,9 +25,9 @@ import numpy as np
 
 import minigen as mg
 from minigen import plots
+from minigen.data import binarize_dynamic
 from minigen.exercises import check
 from minigen.experiments import notebook_run
-from minigen.data import binarize_dynamic
 from minigen.experiments.vae import VAEExperiment, make_config
 from minigen.models.vae import elbo_step
 from minigen.train import train
@@ -71,6 +71,7 @@ from minigen.train import train
 # **Exercise 4.1 (reparameterise).** Given `mu`, `logvar` and `eps` (NumPy arrays of the
 # same shape), return $z$.
 
+
 # %%
 def reparameterize(mu, logvar, eps):
     ### BEGIN SOLUTION
@@ -95,6 +96,7 @@ print("mean", z.mean(axis=0).round(3), " variance", z.var(axis=0).round(3), " (e
 # for one sample of $z$ per image, and the encoder's `mu` and `logvar` (N, K), return each
 # image's ELBO in nats, shape (N,). Compute the log-probabilities stably:
 # $\ln \sigma(\ell) = -\mathrm{softplus}(-\ell)$ and $\mathrm{softplus}(\ell) = $ `np.logaddexp(0, l)`.
+
 
 # %%
 def elbo(x, logits, mu, logvar):
@@ -145,8 +147,12 @@ plots.curves(history, ["test_reconstruction", "test_kl"], "the two terms", "nats
 # %%
 y = experiment.test_y
 firsts = np.array([np.flatnonzero(y == digit)[0] for digit in range(10)])
-plots.reconstructions(experiment.test_gray[firsts], experiment.model.reconstruct(experiment.test_x[firsts]),
-                      "test digits, the binarised input, the reconstruction", inputs=experiment.test_x[firsts])
+plots.reconstructions(
+    experiment.test_gray[firsts],
+    experiment.model.reconstruct(experiment.test_x[firsts]),
+    "test digits, the binarised input, the reconstruction",
+    inputs=experiment.test_x[firsts],
+)
 
 # %%
 plots.image_grid(experiment.model.sample(50, generator=mg.Generator(1)), columns=10, title="samples: z ~ N(0, I), decoded")

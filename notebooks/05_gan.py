@@ -86,6 +86,7 @@ fig
 # **Exercise 5.1 (the discriminator's loss).** From the logits $D$ gives a batch of real and
 # a batch of generated samples (NumPy arrays), return $-\big(\mathbb E[\ln D(x)] + \mathbb E[\ln(1 - D(G(z)))]\big)$.
 
+
 # %%
 def discriminator_loss(real_logits, fake_logits):
     ### BEGIN SOLUTION
@@ -127,6 +128,7 @@ fig
 # %% [markdown]
 # **Exercise 5.2 (the non-saturating generator loss).** From the logits $D$ gives generated
 # samples, return $-\mathbb E[\ln D(G(z))]$.
+
 
 # %%
 def generator_loss(fake_logits):
@@ -173,8 +175,9 @@ print(f"modes covered: {last['modes_covered']}/8, high-quality samples: {last['h
 plots.curves(history, ["modes_covered"], "modes covered during training", "modes (of 8)")
 
 # %%
-plots.scatter_2d(experiment.mixture.sample(2500, mg.Generator(0))[0], experiment.generate(2500), experiment.mixture.centers,
-                 "after training")
+plots.scatter_2d(
+    experiment.mixture.sample(2500, mg.Generator(0))[0], experiment.generate(2500), experiment.mixture.centers, "after training"
+)
 
 # %% [markdown]
 # The frames of every epoch are in `frames/` of the run's folder, `config["out"]` (under
@@ -195,8 +198,9 @@ plots.scatter_2d(experiment.mixture.sample(2500, mg.Generator(0))[0], experiment
 # %%
 import matplotlib.image
 
-chasing = GANExperiment(make_config(model="mlp", data="ring8", epochs=15, latent=16, lr=2e-4, lr_decay=1.0, batch_size=64,
-                                    out=notebook_run("ring-collapse")))
+chasing = GANExperiment(
+    make_config(model="mlp", data="ring8", epochs=15, latent=16, lr=2e-4, lr_decay=1.0, batch_size=64, out=notebook_run("ring-collapse"))
+)
 collapse_history = train(chasing, 15, chasing.config["out"], progress=False, overwrite=True)
 print("modes covered per epoch:", [row["modes_covered"] for row in collapse_history])
 fig = Figure(figsize=(12, 4))

@@ -25,7 +25,6 @@
 # %%
 from pathlib import Path
 
-
 from minigen import metrics, plots
 from minigen.data import data_root
 from minigen.experiments import notebook_run
@@ -69,7 +68,10 @@ plots.image_grid(experiment.generate(100), columns=10, title=f"samples after {co
 
 # %%
 measured = experiment.measure()  # 1,000 samples, the floor and baseline from as many images
-print(f"classifier FID {measured['fid']:.2f}   (real-vs-real floor {measured['fid_real_vs_real']:.2f}, uniform noise {measured['fid_noise']:.2f})")
+print(
+    f"classifier FID {measured['fid']:.2f}   "
+    f"(real-vs-real floor {measured['fid_real_vs_real']:.2f}, uniform noise {measured['fid_noise']:.2f})"
+)
 print(f"classes above 5%: {measured['classes_above_5pct']} of 10, histogram {measured['class_histogram']}")
 print(f"classifier inception score {measured['inception_score']:.2f}")
 _, test_probs = experiment.classifier.features_and_probs(experiment.test_unit)

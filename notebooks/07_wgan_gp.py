@@ -60,6 +60,7 @@ print(f"f'(2) = {first.item()}, f''(2) = {second.item()}")
 # `mg.grad(critic(x_hat).sum(), x_hat, create_graph=True)`; the norm is over all but the
 # batch axis.
 
+
 # %%
 def gradient_penalty(critic, real, fake, eps, weight):
     ### BEGIN SOLUTION
@@ -105,8 +106,15 @@ history, steps = [], 0
 for epoch in range(config["epochs"]):
     scores = []
     for real, _ in experiment.batches():
-        c = critic_step(G, critic, experiment.d_opt, mg.Tensor(real), experiment.noise(len(real)),
-                        penalty_weight=config["penalty_weight"], generator=experiment.rng)
+        c = critic_step(
+            G,
+            critic,
+            experiment.d_opt,
+            mg.Tensor(real),
+            experiment.noise(len(real)),
+            penalty_weight=config["penalty_weight"],
+            generator=experiment.rng,
+        )
         scores.append([c["d_real"], c["d_fake"]])
         steps += 1
         if steps % config["d_steps"] == 0:  # 5 critic steps, then one generator step

@@ -15,18 +15,17 @@ import numpy as np
 from hypothesis import assume
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from strategies import arrays, axes, bools, shapes
 
 import minigen as mg
 from minigen import functional as F
-from minigen.functional import activations as A
 from minigen.engine import ops
+from minigen.functional import activations as A
 from minigen.functional import layers as L
 from minigen.kernels import conv as K
 from minigen.kernels import dense as D
 from minigen.kernels import pool as P
 from minigen.kernels.conv import conv_output_size, conv_transpose_output_size
-
-from strategies import arrays, axes, bools, shapes
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,7 @@ def transpose_inputs(draw, dtype):
 @st.composite
 def broadcast_to_inputs(draw, dtype):
     target = draw(shapes(max_side=3))
-    kept = target[len(target) - draw(st.integers(0, len(target))):]  # trailing axes the input has
+    kept = target[len(target) - draw(st.integers(0, len(target))) :]  # trailing axes the input has
     shape = tuple(1 if draw(st.booleans()) else n for n in kept)  # some of them stretched from 1
     return [draw(arrays(shape, dtype))], {"shape": target}
 
@@ -131,10 +130,12 @@ def integer_index_inputs(draw, dtype):
 @st.composite
 def index_add_inputs(draw, dtype):
     shape = draw(shapes(min_dims=1, min_side=1))
-    index = draw(st.one_of(
-        hnp.basic_indices(shape),
-        hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=4)),
-    ))
+    index = draw(
+        st.one_of(
+            hnp.basic_indices(shape),
+            hnp.integer_array_indices(shape, result_shape=hnp.array_shapes(min_dims=1, max_dims=2, max_side=4)),
+        )
+    )
     picked_shape = np.empty(shape)[index].shape
     return [draw(arrays(picked_shape, dtype))], {"index": index, "shape": shape}
 
@@ -207,7 +208,9 @@ def _conv_geometry(draw, transposed=False):
     least 1x1; hypothesis reaches the edges: 1x1 images, a kernel as large as the padded input,
     a stride larger than the kernel, a batch of 1."""
     g = dict(
-        batch=draw(st.integers(1, 2)), c_in=draw(st.integers(1, 2)), c_out=draw(st.integers(1, 2)),
+        batch=draw(st.integers(1, 2)),
+        c_in=draw(st.integers(1, 2)),
+        c_out=draw(st.integers(1, 2)),
         kernel=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
         stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
         padding=(draw(st.integers(0, 2)), draw(st.integers(0, 2))),
@@ -261,7 +264,9 @@ def _pool_geometry(draw):
     padding = tuple(draw(st.integers(0, k // 2)) for k in kernel)
     hw = tuple(draw(st.integers(max(1, k - 2 * p), max(1, k - 2 * p) + 3)) for k, p in zip(kernel, padding))
     out_hw = tuple(conv_output_size(hw[a], kernel[a], stride[a], padding[a], 1) for a in (0, 1))
-    return dict(batch=draw(st.integers(1, 2)), channels=draw(st.integers(1, 2)), kernel=kernel, stride=stride, padding=padding, hw=hw, out_hw=out_hw)
+    return dict(
+        batch=draw(st.integers(1, 2)), channels=draw(st.integers(1, 2)), kernel=kernel, stride=stride, padding=padding, hw=hw, out_hw=out_hw
+    )
 
 
 @st.composite
@@ -352,7 +357,9 @@ def _conv2d_reference(x, w, b=None, **params):
 def _conv_transpose2d_reference(x, w, b=None, **params):
     p = _pairs(**params)
     out_hw = tuple(
-        conv_transpose_output_size(x.shape[2 + a], w.shape[2 + a], p["stride"][a], p["padding"][a], p["dilation"][a], p["output_padding"][a])
+        conv_transpose_output_size(
+            x.shape[2 + a], w.shape[2 + a], p["stride"][a], p["padding"][a], p["dilation"][a], p["output_padding"][a]
+        )
         for a in (0, 1)
     )
     return K.conv_transpose2d_reference(x, w, b, p["stride"], p["padding"], p["dilation"], out_hw)
@@ -389,6 +396,7 @@ def _tensor_method(name):
 
 # --- the registry ----------------------------------------------------------------------------
 
+# fmt: off
 REGISTRY = [
     OpCase("add", (ops.Add,), lambda a, b: a + b, np.add, binary()),
     OpCase("sub", (ops.Sub,), lambda a, b: a - b, np.subtract, binary()),
@@ -447,7 +455,8 @@ REGISTRY = [
            avg_pool2d_adjoint_inputs),
     OpCase("upsample_nearest2d", (L.UpsampleNearest2d,), F.upsample_nearest2d,
            lambda x, scale_factor: P.upsample_nearest2d_reference(x, scale_factor), upsample_inputs),
-    OpCase("upsample_nearest2d_adjoint", (L.UpsampleNearest2dAdjoint,), lambda g, factor: L.UpsampleNearest2dAdjoint.apply(g, factor=factor),
+    OpCase("upsample_nearest2d_adjoint", (L.UpsampleNearest2dAdjoint,),
+           lambda g, factor: L.UpsampleNearest2dAdjoint.apply(g, factor=factor),
            P.upsample_nearest2d_adjoint_reference, lambda dtype: upsample_inputs(dtype, adjoint=True)),
     OpCase("binary_cross_entropy_with_logits", (), F.binary_cross_entropy_with_logits,
            lambda x, y, reduction: _np_reduce(np.logaddexp(0, x) - x * y, reduction), loss_inputs(0.0, 1.0, -4.0, 4.0)),
@@ -463,3 +472,4 @@ REGISTRY = [
            lambda mu, logvar, reduction: _np_reduce(0.5 * (mu**2 + np.exp(logvar) - 1 - logvar), reduction), loss_inputs()),
     OpCase("batch_norm", (L.BatchNorm,), F.batch_norm, _np_batch_norm, batch_norm_inputs),
 ]
+# fmt: on

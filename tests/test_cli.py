@@ -34,7 +34,10 @@ def test_train_vae_then_sample_and_eval(tmp_path, capsys, monkeypatch):
     assert main(["train", "vae", "--epochs", "2", "--hidden", "32", "--latent", "2", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     last = load(out / "checkpoint.npz")["history"][-1]
-    assert f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, KL {last['test_kl']:.2f})" in printed
+    assert (
+        f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, KL {last['test_kl']:.2f})"
+        in printed
+    )
     assert f"in {out}/" in printed and "manifold.png" in printed
     assert main(["sample", str(out / "checkpoint.npz"), "--n", "20", "--out", str(tmp_path / "s.png")]) == 0
     assert (tmp_path / "s.png").exists()
@@ -43,7 +46,9 @@ def test_train_vae_then_sample_and_eval(tmp_path, capsys, monkeypatch):
     assert f"test ELBO       {last['test_elbo']:9.2f} nats per image" in printed  # eval measures what training reported
     bound = float(re.search(r"L_20 +(-?[0-9.]+) nats", printed).group(1))
     assert last["test_elbo"] - 1.0 < bound < 0  # L_k: an estimate of log p(x), not far below the ELBO
-    assert re.search(r"300 samples .*\n +classifier FID +[0-9.]+ +\(real-vs-real floor [0-9.]+, uniform noise [0-9.]+; classifier test accuracy", printed)
+    assert re.search(
+        r"300 samples .*\n +classifier FID +[0-9.]+ +\(real-vs-real floor [0-9.]+, uniform noise [0-9.]+; classifier test accuracy", printed
+    )
 
 
 def test_train_vae_conditional_and_conv_models_run(tmp_path):
@@ -59,20 +64,28 @@ def test_train_gan_on_the_ring_then_eval_and_sample(tmp_path, capsys):
     reported = f"modes covered: {last['modes_covered']}/8"
     assert f"{reported}, high-quality samples: {last['high_quality']:.0%}" in capsys.readouterr().out
     assert main(["eval", str(out / "checkpoint.npz")]) == 0
-    assert capsys.readouterr().out.splitlines()[1:] == [reported, f"high-quality samples: {last['high_quality']:.0%} (within 3 standard deviations of a mode; 2,500 samples)"]
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        reported,
+        f"high-quality samples: {last['high_quality']:.0%} (within 3 standard deviations of a mode; 2,500 samples)",
+    ]
     assert main(["sample", str(out / "checkpoint.npz"), "--n", "50", "--out", str(tmp_path / "points.png")]) == 0
 
 
 def test_eval_of_an_image_gan_prints_fid_beside_its_floor_and_baseline(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
     out = tmp_path / "dcgan"
-    assert main(["train", "gan", "--model", "dcgan", "--data", "digits", "--epochs", "1", "--channels", "8", "--out", str(out), "--quiet"]) == 0
+    assert (
+        main(["train", "gan", "--model", "dcgan", "--data", "digits", "--epochs", "1", "--channels", "8", "--out", str(out), "--quiet"])
+        == 0
+    )
     capsys.readouterr()
     assert main(["eval", str(out / "checkpoint.npz")]) == 0
     printed = capsys.readouterr().out
     last = load(out / "checkpoint.npz")["history"][-1]
     # the same 1,000 samples as training scored after its last epoch: the same FID
-    assert re.search(rf"classifier FID +{last['fid']:.2f} +\(1,000 samples; real-vs-real floor [0-9.]+, uniform noise [0-9.]+;", printed), printed
+    assert re.search(rf"classifier FID +{last['fid']:.2f} +\(1,000 samples; real-vs-real floor [0-9.]+, uniform noise [0-9.]+;", printed), (
+        printed
+    )
     assert f"classes above 5%    {last['classes_above_5pct']:8d}" in printed and "Parzen window" in printed
 
 
@@ -84,29 +97,40 @@ def test_exercises_build_writes_student_notebooks(tmp_path, capsys):
     assert "### BEGIN SOLUTION" not in (tmp_path / "04_vae.py").read_text()
 
 
-@pytest.mark.parametrize("argv, named", [
-    (["train", "vae", "--epochs", "0"], "--epochs must be a positive whole number, got 0"),
-    (["train", "vae", "--batch-size", "0"], "--batch-size must be a positive whole number, got 0"),
-    (["train", "vae", "--latent", "0"], "--latent must be a positive whole number, got 0"),
-    (["train", "vae", "--latent", "-3"], "--latent must be a positive whole number, got -3"),
-    (["train", "vae", "--hidden", "0"], "--hidden must be a positive whole number, got 0"),
-    (["train", "vae", "--lr", "0"], "--lr must be a finite number > 0, got 0.0"),
-    (["train", "vae", "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
-    (["train", "vae", "--beta", "-1"], "--beta must be a finite number >= 0, got -1.0"),
-    (["train", "vae", "--warmup-epochs", "-2"], "--warmup-epochs must be a whole number >= 0, got -2"),
-    (["train", "gan", "--d-steps", "0"], "--d-steps must be a positive whole number, got 0"),
-    (["train", "gan", "--d-steps", "-1"], "--d-steps must be a positive whole number, got -1"),
-    (["train", "gan", "--label-smoothing", "2"], "--label-smoothing must be in [0, 1), got 2.0"),
-    (["train", "gan", "--model", "dcgan", "--data", "digits", "--hidden", "8", "99"],
-     "--hidden sizes the MLPs; --model dcgan on images is convolutional: give --channels (the base channel count)"),
-    (["train", "gan", "--channels", "8"], "--channels sizes the convolutional networks; --model mlp on the toys is an MLP: give --hidden"),
-    (["train", "gan", "--model", "dcgan", "--data", "digits", "--channels", "0"], "--channels must be a positive whole number, got 0"),
-    (["train", "gan", "--model", "dcgan", "--data", "digits", "--batch-size", "5000"], "--batch-size 5000 is larger than the 1,442 training images"),
-    (["sample", "nothing.npz", "--n", "0"], "--n must be a positive whole number, got 0"),
-    (["eval", "nothing.npz", "--k", "0"], "--k must be a positive whole number, got 0"),
-    (["eval", "nothing.npz", "--n-samples", "0"], "--n-samples must be a positive whole number, got 0"),
-    (["exercises", "grade", "no-such-folder"], "no-such-folder is not a folder"),
-])
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["train", "vae", "--epochs", "0"], "--epochs must be a positive whole number, got 0"),
+        (["train", "vae", "--batch-size", "0"], "--batch-size must be a positive whole number, got 0"),
+        (["train", "vae", "--latent", "0"], "--latent must be a positive whole number, got 0"),
+        (["train", "vae", "--latent", "-3"], "--latent must be a positive whole number, got -3"),
+        (["train", "vae", "--hidden", "0"], "--hidden must be a positive whole number, got 0"),
+        (["train", "vae", "--lr", "0"], "--lr must be a finite number > 0, got 0.0"),
+        (["train", "vae", "--lr", "nan"], "--lr must be a finite number > 0, got nan"),
+        (["train", "vae", "--beta", "-1"], "--beta must be a finite number >= 0, got -1.0"),
+        (["train", "vae", "--warmup-epochs", "-2"], "--warmup-epochs must be a whole number >= 0, got -2"),
+        (["train", "gan", "--d-steps", "0"], "--d-steps must be a positive whole number, got 0"),
+        (["train", "gan", "--d-steps", "-1"], "--d-steps must be a positive whole number, got -1"),
+        (["train", "gan", "--label-smoothing", "2"], "--label-smoothing must be in [0, 1), got 2.0"),
+        (
+            ["train", "gan", "--model", "dcgan", "--data", "digits", "--hidden", "8", "99"],
+            "--hidden sizes the MLPs; --model dcgan on images is convolutional: give --channels (the base channel count)",
+        ),
+        (
+            ["train", "gan", "--channels", "8"],
+            "--channels sizes the convolutional networks; --model mlp on the toys is an MLP: give --hidden",
+        ),
+        (["train", "gan", "--model", "dcgan", "--data", "digits", "--channels", "0"], "--channels must be a positive whole number, got 0"),
+        (
+            ["train", "gan", "--model", "dcgan", "--data", "digits", "--batch-size", "5000"],
+            "--batch-size 5000 is larger than the 1,442 training images",
+        ),
+        (["sample", "nothing.npz", "--n", "0"], "--n must be a positive whole number, got 0"),
+        (["eval", "nothing.npz", "--k", "0"], "--k must be a positive whole number, got 0"),
+        (["eval", "nothing.npz", "--n-samples", "0"], "--n-samples must be a positive whole number, got 0"),
+        (["exercises", "grade", "no-such-folder"], "no-such-folder is not a folder"),
+    ],
+)
 def test_a_bad_setting_is_one_line_and_exit_code_2(argv, named, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
@@ -153,22 +177,39 @@ def runs(tmp_path_factory):
     return folder
 
 
-@pytest.mark.parametrize("argv, named", [
-    (["eval", "{runs}/plain.npz"], "{runs}/plain.npz is an .npz file but not a minigen checkpoint (it has no __minigen__ entry)"),
-    (["eval", "{runs}/weights.npz"], "{runs}/weights.npz is a minigen checkpoint but not one of a training run"),
-    (["eval", "{runs}/missing.npz"], "no checkpoint at {runs}/missing.npz"),
-    (["eval", "{runs}/vae"], "{runs}/vae is a folder; give the checkpoint file in it (e.g. {runs}/vae/checkpoint.npz)"),
-    (["sample", "{runs}/pickle.npz"], "{runs}/pickle.npz is not a minigen checkpoint: a Python pickle (minigen never opens pickles"),
-    (["sample", "{runs}/huge.npz"], "entry 'a0' claims shape (1099511627776,) of float64 (8,796,093,022,208 bytes) but holds 0 bytes"),
-    (["sample", "{runs}/vae/checkpoint.npz", "--out", "{runs}/pic.txt"], "--out {runs}/pic.txt: a picture file ends in .png, .pdf, .svg, .jpg, .jpeg; got '.txt'"),
-    (["sample", "{runs}/vae/checkpoint.npz", "--out", "{runs}/no/pic.png"], "--out {runs}/no/pic.png: the folder {runs}/no does not exist"),
-    (["train", "vae", "--resume", "--out", "{runs}/gan"],
-     "--resume: {runs}/gan/checkpoint.npz holds a GAN run (gan-mlp-ring8), not a VAE run; continue it with `minigen train gan --resume --out {runs}/gan`"),
-    (["train", "vae", "--hidden", "16", "--epochs", "1", "--resume", "--out", "{runs}/vae"],
-     "--epochs 1: the run in {runs}/vae has 2 epochs done already; give --epochs 2 or more to continue it"),
-    (["train", "vae", "--hidden", "32", "--epochs", "2", "--resume", "--out", "{runs}/vae"],
-     "--resume: {runs}/vae/checkpoint.npz was trained with other settings (hidden [16] saved, [32] given); resume with the same ones"),
-])
+@pytest.mark.parametrize(
+    "argv, named",
+    [
+        (["eval", "{runs}/plain.npz"], "{runs}/plain.npz is an .npz file but not a minigen checkpoint (it has no __minigen__ entry)"),
+        (["eval", "{runs}/weights.npz"], "{runs}/weights.npz is a minigen checkpoint but not one of a training run"),
+        (["eval", "{runs}/missing.npz"], "no checkpoint at {runs}/missing.npz"),
+        (["eval", "{runs}/vae"], "{runs}/vae is a folder; give the checkpoint file in it (e.g. {runs}/vae/checkpoint.npz)"),
+        (["sample", "{runs}/pickle.npz"], "{runs}/pickle.npz is not a minigen checkpoint: a Python pickle (minigen never opens pickles"),
+        (["sample", "{runs}/huge.npz"], "entry 'a0' claims shape (1099511627776,) of float64 (8,796,093,022,208 bytes) but holds 0 bytes"),
+        (
+            ["sample", "{runs}/vae/checkpoint.npz", "--out", "{runs}/pic.txt"],
+            "--out {runs}/pic.txt: a picture file ends in .png, .pdf, .svg, .jpg, .jpeg; got '.txt'",
+        ),
+        (
+            ["sample", "{runs}/vae/checkpoint.npz", "--out", "{runs}/no/pic.png"],
+            "--out {runs}/no/pic.png: the folder {runs}/no does not exist",
+        ),
+        (
+            ["train", "vae", "--resume", "--out", "{runs}/gan"],
+            "--resume: {runs}/gan/checkpoint.npz holds a GAN run (gan-mlp-ring8), not a VAE run; "
+            "continue it with `minigen train gan --resume --out {runs}/gan`",
+        ),
+        (
+            ["train", "vae", "--hidden", "16", "--epochs", "1", "--resume", "--out", "{runs}/vae"],
+            "--epochs 1: the run in {runs}/vae has 2 epochs done already; give --epochs 2 or more to continue it",
+        ),
+        (
+            ["train", "vae", "--hidden", "32", "--epochs", "2", "--resume", "--out", "{runs}/vae"],
+            "--resume: {runs}/vae/checkpoint.npz was trained with other settings (hidden [16] saved, [32] given); "
+            "resume with the same ones",
+        ),
+    ],
+)
 def test_a_file_or_run_that_does_not_fit_is_one_line_and_exit_code_2(argv, named, runs, capsys):
     before = {p: p.stat().st_mtime_ns for p in runs.rglob("*") if p.is_file()}
     assert main([a.format(runs=runs) for a in argv] + (["--quiet"] if argv[0] == "train" else [])) == 2
@@ -199,9 +240,12 @@ def test_a_failed_run_is_one_line_and_exit_code_1(tmp_path, monkeypatch, capsys)
     assert main(["train", "vae", "--data", "mnist", "--data-dir", str(tmp_path / "data"), "--out", str(tmp_path / "m"), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("minigen: error: download: could not get train-images-idx3-ubyte.gz for mnist") and err.count("\n") == 1
-    assert f"copy the four files" in err and str(tmp_path / "data" / "mnist") in err
-    diverged = subprocess.run([sys.executable, "-m", "minigen", "train", "vae", "--lr", "1e9", "--epochs", "3", "--out", str(tmp_path / "d")],
-                              capture_output=True, text=True)  # as a user sees it: no NumPy warnings before the message
+    assert "copy the four files" in err and str(tmp_path / "data" / "mnist") in err
+    diverged = subprocess.run(
+        [sys.executable, "-m", "minigen", "train", "vae", "--lr", "1e9", "--epochs", "3", "--out", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+    )  # as a user sees it: no NumPy warnings before the message
     assert diverged.returncode == 1 and diverged.stderr.count("\n") == 1, diverged.stderr
     assert diverged.stderr.startswith("minigen: error: vae-mlp-digits: ") and "Try a lower learning rate (--lr)" in diverged.stderr
 
@@ -240,10 +284,15 @@ def test_help_shows_every_default_and_the_gan_defaults_per_model(capsys):
     with pytest.raises(SystemExit):
         main(["train", "gan", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert ("--lr LR Adam's learning rate for both networks (default: toys: mlp/wgan-gp 0.001; "
-            "images: mlp/cgan 0.001; dcgan 0.0002; wgan-gp 0.0001)") in text
+    assert (
+        "--lr LR Adam's learning rate for both networks (default: toys: mlp/wgan-gp 0.001; "
+        "images: mlp/cgan 0.001; dcgan 0.0002; wgan-gp 0.0001)"
+    ) in text
     assert "--epochs EPOCHS epochs (default: toys: mlp/wgan-gp 40; images: mlp/cgan/wgan-gp 150; dcgan 60)" in text
-    assert "--d-steps D_STEPS discriminator (critic) steps per generator step (default: toys: mlp 1; wgan-gp 5; images: mlp/dcgan/cgan 1; wgan-gp 5)" in text
+    assert (
+        "--d-steps D_STEPS discriminator (critic) steps per generator step "
+        "(default: toys: mlp 1; wgan-gp 5; images: mlp/dcgan/cgan 1; wgan-gp 5)" in text
+    )
     assert "--channels CHANNELS base channel count of the convolutional networks (default: images: dcgan/wgan-gp 32)" in text
     assert "--label-smoothing LABEL_SMOOTHING one-sided: real targets 1 - s (default: 0.0)" in text
     assert "--seed SEED seed of every random number (default: 0)" in text
@@ -276,8 +325,38 @@ def test_a_checkpoint_of_an_earlier_version_is_one_line_not_a_keyerror(tmp_path,
     del checkpoint["experiment"]["schedules"]  # saved before the learning-rate schedules were
     mg.save(out / "checkpoint.npz", checkpoint)
     capsys.readouterr()
-    expected = f"minigen: error: {out / 'checkpoint.npz'}: cannot restore this run (KeyError: 'schedules'); it was probably saved by an earlier version of minigen"
+    expected = (
+        f"minigen: error: {out / 'checkpoint.npz'}: cannot restore this run (KeyError: 'schedules'); "
+        f"it was probably saved by an earlier version of minigen"
+    )
     assert main(["eval", str(out / "checkpoint.npz")]) == 2
     assert capsys.readouterr().err.startswith(expected)
     assert main(["train", "gan", "--epochs", "2", "--hidden", "8", "8", "--out", str(out), "--quiet", "--resume"]) == 1
     assert capsys.readouterr().err.startswith(expected)
+
+
+@pytest.mark.parametrize(
+    "family, handler, step, loss_line",
+    [
+        ("gan", "_train_gan", "discriminator_step", r"loss = discriminator_loss\("),
+        ("vae", "_train_vae", "elbo_step", r"loss = -terms\.elbo\.mean\(\)"),
+    ],
+)
+def test_the_command_leads_to_the_line_that_computes_the_loss_in_one_more_file(family, handler, step, loss_line, capsys):
+    """From cli.py (the command), one file: the one its docstring and --help name holds the step
+    and the loss the step computes."""
+    import inspect
+    from pathlib import Path
+
+    import minigen
+    from minigen import cli
+
+    doc = inspect.getdoc(getattr(cli, handler))
+    (named,) = set(re.findall(r"minigen/models/\w+\.py", doc))
+    source = (Path(minigen.__file__).parent.parent / named).read_text()
+    assert f"`{step}`" in doc and f"minigen/models/{family}.py" == named
+    body = source[source.index(f"def {step}(") :].split("\ndef ")[0]
+    assert re.search(loss_line, body), f"{step} in {named} has no line {loss_line}"
+    with pytest.raises(SystemExit):
+        main(["train", family, "--help"])
+    assert named in capsys.readouterr().out.replace("\n", " ")

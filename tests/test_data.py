@@ -80,8 +80,12 @@ def write_set(folder, n=6, seed=0):
     folder.mkdir(parents=True, exist_ok=True)
     images, labels = rng.integers(0, 256, (n, 28, 28)), rng.integers(0, 10, n)
     sums = {}
-    for stem, array in (("train-images-idx3-ubyte", images), ("train-labels-idx1-ubyte", labels),
-                        ("t10k-images-idx3-ubyte", images[:3]), ("t10k-labels-idx1-ubyte", labels[:3])):
+    for stem, array in (
+        ("train-images-idx3-ubyte", images),
+        ("train-labels-idx1-ubyte", labels),
+        ("t10k-images-idx3-ubyte", images[:3]),
+        ("t10k-labels-idx1-ubyte", labels[:3]),
+    ):
         data = gzip.compress(idx_bytes(array))
         (folder / f"{stem}.gz").write_bytes(data)
         sums[f"{stem}.gz"] = hashlib.sha256(data).hexdigest()

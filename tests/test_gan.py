@@ -120,14 +120,23 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 @pytest.mark.parametrize("model", ["dcgan", "cgan", "wgan-gp", "mlp"])
 def test_image_models_train_and_evaluate_on_the_digits(tmp_path, monkeypatch, model):
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))  # the cached classifier goes here
-    experiment = GANExperiment(make_config(model=model, data="digits", epochs=1, **({"channels": 8} if model in ("dcgan", "wgan-gp") else {"hidden": [32, 32]}),
-                                           out=str(tmp_path / "run")))
+    experiment = GANExperiment(
+        make_config(
+            model=model,
+            data="digits",
+            epochs=1,
+            **({"channels": 8} if model in ("dcgan", "wgan-gp") else {"hidden": [32, 32]}),
+            out=str(tmp_path / "run"),
+        )
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         history = train(experiment, 1, tmp_path / "run", progress=False)
     # the reported numbers are those of the model's own samples: scoring them again gives the same
     labels = np.arange(metrics.EVAL_SAMPLES) % 10 if experiment.conditional else None
-    again = metrics.image_metrics(experiment.classifier, experiment.generate(metrics.EVAL_SAMPLES, labels), experiment.train_unit, experiment.test_unit)
+    again = metrics.image_metrics(
+        experiment.classifier, experiment.generate(metrics.EVAL_SAMPLES, labels), experiment.train_unit, experiment.test_unit
+    )
     assert history[-1]["fid"] == again["fid"] and history[-1]["classes_above_5pct"] == again["classes_above_5pct"]
     assert history[-1]["fid"] > 2 * again["fid_real_vs_real"]  # one epoch of a tiny model is far from the data
     assert (tmp_path / "run" / "frames" / "epoch_001.png").exists() and (tmp_path / "run" / "training.gif").exists()

@@ -93,17 +93,20 @@ def graded(tmp_path_factory):
     return rows, root / "results" / "feedback", submissions
 
 
-@pytest.mark.parametrize("student, lost", [
-    ("correct", {}),
-    ("py_only", {}),
-    ("ipynb_wins", {}),
-    ("blank", POINTS),
-    ("factor_two", {"ex01_sigmoid_backward": 2}),
-    ("endless_loop", {"ex01_topological_sort": 3}),
-    ("syntax_error", {"ex04_reparameterize": 2}),
-    ("recursive_sort", {"ex01_topological_sort": 1}),  # the shown deep-chain check fails; order and hidden check pass
-    ("top_level_constant", {}),
-])
+@pytest.mark.parametrize(
+    "student, lost",
+    [
+        ("correct", {}),
+        ("py_only", {}),
+        ("ipynb_wins", {}),
+        ("blank", POINTS),
+        ("factor_two", {"ex01_sigmoid_backward": 2}),
+        ("endless_loop", {"ex01_topological_sort": 3}),
+        ("syntax_error", {"ex04_reparameterize": 2}),
+        ("recursive_sort", {"ex01_topological_sort": 1}),  # the shown deep-chain check fails; order and hidden check pass
+        ("top_level_constant", {}),
+    ],
+)
 def test_every_score_is_exact(graded, student, lost):
     rows, _, _ = graded
     row = rows[student]

@@ -47,8 +47,11 @@ def test_im2col_and_col2im_kernels_equal_their_loop_twins(case):
     cols = K.im2col(x, kernel, *geometry, out_hw)
     np.testing.assert_array_equal(cols, K.im2col_reference(x, kernel, *geometry, out_hw))  # copies: exactly equal
     spread = np.random.default_rng(0).standard_normal(cols.shape).astype(x.dtype)
-    np.testing.assert_allclose(K.col2im(spread, x.shape, kernel, *geometry, out_hw),
-                               K.col2im_reference(spread, x.shape, kernel, *geometry, out_hw), **_close(x.dtype))
+    np.testing.assert_allclose(
+        K.col2im(spread, x.shape, kernel, *geometry, out_hw),
+        K.col2im_reference(spread, x.shape, kernel, *geometry, out_hw),
+        **_close(x.dtype),
+    )
 
 
 @given(conv_cases())
@@ -98,9 +101,17 @@ def test_chunking_through_the_batch_changes_nothing(monkeypatch):
     x, w = rng.standard_normal((5, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
     geometry, out_hw = ((2, 1), (1, 0), (1, 2)), (4, 5)
     y = rng.standard_normal((5, 4, *out_hw))
-    whole = [K.conv2d(x, w, None, *geometry, out_hw), K.conv_transpose2d(y, w, None, *geometry, (9, 9)), K.conv2d_weight_grad(x, y, (3, 3), *geometry)]
+    whole = [
+        K.conv2d(x, w, None, *geometry, out_hw),
+        K.conv_transpose2d(y, w, None, *geometry, (9, 9)),
+        K.conv2d_weight_grad(x, y, (3, 3), *geometry),
+    ]
     monkeypatch.setattr(K, "CHUNK_BYTES", 1)  # one image per chunk
-    chunked = [K.conv2d(x, w, None, *geometry, out_hw), K.conv_transpose2d(y, w, None, *geometry, (9, 9)), K.conv2d_weight_grad(x, y, (3, 3), *geometry)]
+    chunked = [
+        K.conv2d(x, w, None, *geometry, out_hw),
+        K.conv_transpose2d(y, w, None, *geometry, (9, 9)),
+        K.conv2d_weight_grad(x, y, (3, 3), *geometry),
+    ]
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
 

@@ -35,14 +35,26 @@ def test_transposed_conv_generator_gradgradchecks():
 @pytest.mark.parametrize(
     "call, message",
     [
-        (lambda: F.conv2d(t(1, 3, 8, 8), t(4, 2, 3, 3)), r"conv2d: input \(1, 3, 8, 8\) has 3 channels, but weight \(4, 2, 3, 3\) expects 2"),
-        (lambda: F.conv2d(t(1, 1, 2, 2), t(1, 1, 4, 4)), r"conv2d: the output would be -1x-1: the 2x2 input padded by \(0, 0\) is smaller than the 4x4 kernel"),
+        (
+            lambda: F.conv2d(t(1, 3, 8, 8), t(4, 2, 3, 3)),
+            r"conv2d: input \(1, 3, 8, 8\) has 3 channels, but weight \(4, 2, 3, 3\) expects 2",
+        ),
+        (
+            lambda: F.conv2d(t(1, 1, 2, 2), t(1, 1, 4, 4)),
+            r"conv2d: the output would be -1x-1: the 2x2 input padded by \(0, 0\) is smaller than the 4x4 kernel",
+        ),
         (lambda: F.conv2d(t(1, 1, 8, 8), t(1, 1, 3, 3), padding=-1), r"conv2d: padding must be at least 0, got -1"),
         (lambda: F.conv2d(t(1, 1, 8, 8), t(1, 1, 3, 3), stride=0), r"conv2d: stride must be at least 1"),
         (lambda: F.conv2d(t(8, 8), t(1, 1, 3, 3)), r"conv2d: input must have shape \(N, C, H, W\), got \(8, 8\)"),
         (lambda: F.conv2d(t(1, 1, 8, 8), t(2, 1, 3, 3), t(3)), r"conv2d: bias must have shape \(2,\), got \(3,\)"),
-        (lambda: F.conv_transpose2d(t(1, 3, 4, 4), t(2, 1, 4, 4)), r"conv_transpose2d: input \(1, 3, 4, 4\) has 3 channels, but weight \(2, 1, 4, 4\) expects 2"),
-        (lambda: F.conv_transpose2d(t(1, 1, 4, 4), t(1, 1, 4, 4), stride=2, output_padding=2), r"output_padding \(2, 2\) must be smaller than the stride"),
+        (
+            lambda: F.conv_transpose2d(t(1, 3, 4, 4), t(2, 1, 4, 4)),
+            r"conv_transpose2d: input \(1, 3, 4, 4\) has 3 channels, but weight \(2, 1, 4, 4\) expects 2",
+        ),
+        (
+            lambda: F.conv_transpose2d(t(1, 1, 4, 4), t(1, 1, 4, 4), stride=2, output_padding=2),
+            r"output_padding \(2, 2\) must be smaller than the stride",
+        ),
         (lambda: F.conv_transpose2d(t(1, 1, 1, 1), t(1, 1, 1, 1), padding=1), r"conv_transpose2d: the output would be -1x-1"),
         (lambda: F.avg_pool2d(t(1, 1, 2, 2), 3), r"avg_pool2d: the 2x2 input padded by \(0, 0\) is smaller than the \(3, 3\) kernel"),
         (lambda: F.avg_pool2d(t(1, 1, 8, 8), 2, padding=2), r"avg_pool2d: padding \(2, 2\) must be at most half the kernel size"),

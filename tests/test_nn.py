@@ -21,7 +21,15 @@ def test_parameters_and_state_dict_names_follow_pytorch():
     model = small_model()
     assert [name for name, _ in model.named_parameters()] == ["0.weight", "0.bias", "1.weight", "1.bias", "4.weight", "4.bias"]
     assert list(model.state_dict()) == [
-        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked", "4.weight", "4.bias"
+        "0.weight",
+        "0.bias",
+        "1.weight",
+        "1.bias",
+        "1.running_mean",
+        "1.running_var",
+        "1.num_batches_tracked",
+        "4.weight",
+        "4.bias",
     ]
     assert model.num_parameters() == 4 * 9 + 4 + 4 + 4 + 256 * 10 + 10
 

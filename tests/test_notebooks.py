@@ -83,7 +83,12 @@ def test_pytest_leaves_the_notebooks_folder_alone(tmp_path):
         return {p.relative_to(NOTEBOOKS): hashlib.sha256(p.read_bytes()).hexdigest() for p in NOTEBOOKS.rglob("*") if p.is_file()}
 
     before = snapshot()
-    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(ROOT / "tests"), str(NOTEBOOKS)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", str(ROOT / "tests"), str(NOTEBOOKS)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode in (0, 5), done.stdout + done.stderr
     assert snapshot() == before

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from op_registry import REGISTRY
+from strategies import DTYPES
 
 import minigen as mg
 from minigen.engine.function import Function
-from op_registry import REGISTRY
-from strategies import DTYPES
 
 CASES = pytest.mark.parametrize("case", REGISTRY, ids=[case.name for case in REGISTRY])
 

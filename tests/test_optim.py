@@ -112,12 +112,15 @@ def test_non_finite_gradient_stops_with_advice():
         opt.step()
 
 
-@pytest.mark.parametrize("make", [
-    lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
-    lambda ps: optim.Adam(ps, lr=0.1),
-    lambda ps: optim.AdamW(ps, lr=0.1),
-    lambda ps: optim.RMSprop(ps, lr=0.1, momentum=0.5, centered=True),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps: optim.SGD(ps, lr=0.1, momentum=0.9),
+        lambda ps: optim.Adam(ps, lr=0.1),
+        lambda ps: optim.AdamW(ps, lr=0.1),
+        lambda ps: optim.RMSprop(ps, lr=0.1, momentum=0.5, centered=True),
+    ],
+)
 def test_a_non_finite_gradient_changes_nothing(make):
     """Checked before any update: no weight and no moment moves, in any parameter (PyTorch's
     optimizers do not check; a NaN written into Adam's moments would poison every later step)."""
@@ -137,14 +140,17 @@ def test_a_non_finite_gradient_changes_nothing(make):
             np.testing.assert_array_equal(opt.state[i][name], value, err_msg=f"state {name} of parameter {i}")
 
 
-@pytest.mark.parametrize("make, named", [
-    (lambda ps: optim.Adam(ps, lr=float("nan")), "lr"),
-    (lambda ps: optim.Adam(ps, lr=-1e-3), "lr"),
-    (lambda ps: optim.Adam(ps, eps=-1), "eps"),
-    (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5), "momentum"),
-    (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=float("inf")), "weight_decay"),
-    (lambda ps: optim.RMSprop(ps, alpha=-0.1), "alpha"),
-])
+@pytest.mark.parametrize(
+    "make, named",
+    [
+        (lambda ps: optim.Adam(ps, lr=float("nan")), "lr"),
+        (lambda ps: optim.Adam(ps, lr=-1e-3), "lr"),
+        (lambda ps: optim.Adam(ps, eps=-1), "eps"),
+        (lambda ps: optim.SGD(ps, lr=0.1, momentum=-0.5), "momentum"),
+        (lambda ps: optim.SGD(ps, lr=0.1, weight_decay=float("inf")), "weight_decay"),
+        (lambda ps: optim.RMSprop(ps, alpha=-0.1), "alpha"),
+    ],
+)
 def test_hyperparameters_are_refused_as_torch_optim_refuses_them(make, named):
     with pytest.raises(ValueError, match=f"{named} must be a finite number >= 0"):
         make([nn.Parameter(np.ones(2))])

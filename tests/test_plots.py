@@ -14,12 +14,15 @@ def labelled(fig):
         assert ax.get_xlabel() and ax.get_ylabel(), f"{ax.get_title()!r}: unlabelled axes"
 
 
-@pytest.mark.parametrize("make", [
-    lambda: plots.scatter_2d(np.zeros((5, 2)), np.ones((5, 2)), np.zeros((1, 2)), "points"),
-    lambda: plots.manifold(lambda codes: np.zeros((len(codes), 1, 8, 8)), n=12),
-    lambda: plots.latent_scatter(np.random.default_rng(0).standard_normal((20, 4)), np.arange(20) % 10),
-    lambda: plots.curves([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}], ["loss"], "losses", "loss"),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: plots.scatter_2d(np.zeros((5, 2)), np.ones((5, 2)), np.zeros((1, 2)), "points"),
+        lambda: plots.manifold(lambda codes: np.zeros((len(codes), 1, 8, 8)), n=12),
+        lambda: plots.latent_scatter(np.random.default_rng(0).standard_normal((20, 4)), np.arange(20) % 10),
+        lambda: plots.curves([{"epoch": 1, "loss": 2.0}, {"epoch": 2, "loss": 1.0}], ["loss"], "losses", "loss"),
+    ],
+)
 def test_plots_label_their_axes(make):
     labelled(make())
 

@@ -35,7 +35,9 @@ def test_the_main_jobs_quoted_figures_hold(tmp_path):
     from minigen.experiments.vae import VAEExperiment, make_config
     from minigen.train import train
 
-    elbo_quoted, lk_quoted = (float(v) for v in re.search(r"test ELBO of \*\*(-[\d.]+) nats.*?L_5000 = (-[\d.]+) nats", README, re.S).groups())
+    elbo_quoted, lk_quoted = (
+        float(v) for v in re.search(r"test ELBO of \*\*(-[\d.]+) nats.*?L_5000 = (-[\d.]+) nats", README, re.S).groups()
+    )
     experiment = VAEExperiment(make_config(out=str(tmp_path)))
     history = train(experiment, experiment.config["epochs"], tmp_path, progress=False)
     assert abs(history[-1]["test_elbo"] - elbo_quoted) < 0.05  # BLAS kernels may round differently elsewhere

@@ -14,7 +14,8 @@ def test_round_trip_of_a_nested_checkpoint(tmp_path):
     obj = {
         "model": {"fc.weight": np.arange(6, dtype=np.float32).reshape(2, 3), "bn.num_batches_tracked": np.array(3)},
         "optimizer": {"state": {"0": {"step": 2, "exp_avg": np.ones(3)}}, "param_groups": [{"lr": 0.1, "betas": (0.5, 0.999)}]},
-        "epoch": 4, "config": {"name": "vae", "beta": 1.0, "resume": None, "binary": True},
+        "epoch": 4,
+        "config": {"name": "vae", "beta": 1.0, "resume": None, "binary": True},
         "tensor": mg.tensor([1.0, 2.0]),
     }
     mg.save(tmp_path / "ck.npz", obj)
@@ -82,7 +83,9 @@ def _hostile_files(folder):
     np.lib.format.write_array_header_1_0(buffer, header)
     with zipfile.ZipFile(folder / "huge.npz", "w") as archive:
         archive.writestr("a0.npy", buffer.getvalue() + b"\0" * 64)
-    cases.append((folder / "huge.npz", r"entry 'a0' claims shape \(1099511627776,\) of float64 \(8,796,093,022,208 bytes\) but holds 64 bytes"))
+    cases.append(
+        (folder / "huge.npz", r"entry 'a0' claims shape \(1099511627776,\) of float64 \(8,796,093,022,208 bytes\) but holds 64 bytes")
+    )
     buffer = io.BytesIO()  # an array of Python objects: np.load would suggest allow_pickle
     np.lib.format.write_array_header_1_0(buffer, {"descr": "|O", "fortran_order": False, "shape": (1,)})
     with zipfile.ZipFile(folder / "objects.npz", "w") as archive:

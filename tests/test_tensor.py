@@ -41,7 +41,7 @@ def test_constants_take_the_tensor_dtype():
     assert (x * 0.5).dtype == np.float32
     assert (x + np.ones(3, np.float64)).dtype == np.float32
     assert (np.ones(3, np.float64) - x).dtype == np.float32
-    assert (2.0 ** x).dtype == np.float32
+    assert (2.0**x).dtype == np.float32
 
 
 def test_mixed_tensor_dtypes_are_refused_naming_the_op_and_both_dtypes():
@@ -140,7 +140,9 @@ def test_an_in_place_change_between_forward_and_backward_is_refused_naming_the_o
     before = model.weight.data.copy()
     opt.step()  # the mistake: a step between the forward and its backward
     assert not np.array_equal(model.weight.data, before)
-    with pytest.raises(RuntimeError, match=r"backward of (matmul|linear)\w*: input \d \(shape \(\d, \d\)\) was changed in place.*optimizer.step"):
+    with pytest.raises(
+        RuntimeError, match=r"backward of (matmul|linear)\w*: input \d \(shape \(\d, \d\)\) was changed in place.*optimizer.step"
+    ):
         loss.backward()
     model.load_state_dict(model.state_dict())
     loss = model(np.ones((3, 2))).sum()
@@ -408,3 +410,35 @@ def test_import_minigen_gives_its_models():
 
     code = "import minigen as mg; print(mg.models.VAE.__name__, mg.models.gan.MLPGenerator.__name__)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "VAE MLPGenerator\n"
+
+
+# --- the engine's structure ---
+
+
+def test_engine_files_import_only_the_files_listed_before_them():
+    """engine/__init__'s list is the order to read the engine in: no file reaches forward."""
+    import ast
+    import re
+    from pathlib import Path
+
+    import minigen.engine
+
+    engine = Path(minigen.engine.__file__).parent
+    order = re.findall(r"^    (\w+)\.py ", minigen.engine.__doc__, flags=re.M)
+    assert order == ["tensor", "function", "ops", "arrays", "gradcheck"]
+    assert sorted(order) == sorted(p.stem for p in engine.glob("*.py") if p.stem != "__init__")
+    for position, name in enumerate(order):
+        tree = ast.parse((engine / f"{name}.py").read_text())
+        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
+        assert imported <= set(order[:position]), f"{name}.py imports {sorted(imported - set(order[:position]))}"
+
+
+def test_every_operator_and_method_is_on_the_tensor():
+    x = leaf([[1.0, -2.0], [3.0, 4.0]])
+    y = (2 + x - 1) * x / 3 + (-x) ** 2 + 2**x + x @ x.T + x.T @ x
+    z = y.sum() + y.mean(axis=0).max() + y.min() + y.var() + x.reshape(4).sum() + x.abs().sqrt().log().exp().sum()
+    z = z + x.unsqueeze(0).squeeze(0).view(2, 2).permute(1, 0).transpose().broadcast_to((3, 2, 2)).sum()
+    z = z + x.clip(0, 2).sum() + x.relu().sum() + x.astype(np.float32).double().sum() + x[0, 1]
+    z.backward()
+    assert x.grad.shape == (2, 2) and np.isfinite(x.grad.data).all()
+    assert mg.Tensor.__add__.__qualname__ == "Tensor.__add__"

@@ -98,7 +98,11 @@ LAYER_CASES = {
         [(2, 3, 4, 5), (3, 2, 3, 2), (2,)],
     ),
     "avg_pool2d": (lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), lambda x: TF.avg_pool2d(x, 3, stride=2, padding=1), [(2, 3, 7, 8)]),
-    "upsample_nearest2d": (lambda x: F.upsample_nearest2d(x, 2), lambda x: TF.interpolate(x, scale_factor=2, mode="nearest"), [(2, 3, 4, 5)]),
+    "upsample_nearest2d": (
+        lambda x: F.upsample_nearest2d(x, 2),
+        lambda x: TF.interpolate(x, scale_factor=2, mode="nearest"),
+        [(2, 3, 4, 5)],
+    ),
 }
 
 
@@ -134,8 +138,9 @@ def test_gradient_penalty_through_a_conv_critic_matches_pytorch():
     ours = [mg.Tensor(a, requires_grad=True) for a in (x, w1, w2)]
     penalty("mg", F.conv2d, lambda h: F.leaky_relu(h, 0.2), F.linear, *ours, lambda s, x: mg.grad(s, x, create_graph=True)).backward()
     theirs = [torch.tensor(a, requires_grad=True) for a in (x, w1, w2)]
-    penalty("torch", TF.conv2d, lambda h: TF.leaky_relu(h, 0.2), TF.linear, *theirs,
-            lambda s, x: torch.autograd.grad(s, x, create_graph=True)).backward()
+    penalty(
+        "torch", TF.conv2d, lambda h: TF.leaky_relu(h, 0.2), TF.linear, *theirs, lambda s, x: torch.autograd.grad(s, x, create_graph=True)
+    ).backward()
     # The penalty depends on x only through LeakyReLU's (constant) slope pattern: PyTorch gives
     # x a zero gradient, minigen none at all.
     assert ours[0].grad is None and not theirs[0].grad.numpy().any()
@@ -146,9 +151,14 @@ def test_gradient_penalty_through_a_conv_critic_matches_pytorch():
 def _twin_models():
     def build(lib):
         return lib.Sequential(
-            lib.Conv2d(1, 4, 3, padding=1), lib.BatchNorm2d(4), lib.LeakyReLU(0.2),
-            lib.ConvTranspose2d(4, 2, 4, stride=2, padding=1), lib.Flatten(),
-            lib.Linear(2 * 16 * 16, 10), lib.BatchNorm1d(10), lib.Tanh(),
+            lib.Conv2d(1, 4, 3, padding=1),
+            lib.BatchNorm2d(4),
+            lib.LeakyReLU(0.2),
+            lib.ConvTranspose2d(4, 2, 4, stride=2, padding=1),
+            lib.Flatten(),
+            lib.Linear(2 * 16 * 16, 10),
+            lib.BatchNorm1d(10),
+            lib.Tanh(),
         )
 
     theirs = build(torch.nn)
@@ -186,13 +196,19 @@ def test_default_initialisation_has_pytorchs_ranges():
 @pytest.mark.parametrize(
     "ours, theirs",
     [
-        (lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
-         lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01)),
-        (lambda ps: mg.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999), weight_decay=0.01),
-         lambda ps: torch.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999), weight_decay=0.01)),
+        (
+            lambda ps: mg.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+            lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+        ),
+        (
+            lambda ps: mg.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999), weight_decay=0.01),
+            lambda ps: torch.optim.Adam(ps, lr=2e-4, betas=(0.5, 0.999), weight_decay=0.01),
+        ),
         (lambda ps: mg.optim.AdamW(ps, lr=1e-3), lambda ps: torch.optim.AdamW(ps, lr=1e-3)),
-        (lambda ps: mg.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
-         lambda ps: torch.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True)),
+        (
+            lambda ps: mg.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
+            lambda ps: torch.optim.RMSprop(ps, lr=1e-3, momentum=0.5, centered=True),
+        ),
     ],
 )
 def test_optimizers_match_torch_optim(ours, theirs):

@@ -54,7 +54,11 @@ def test_a_nan_stops_training_saying_where_and_what_to_try(tmp_path):
         return step(batch, epoch)
 
     experiment.train_step = poisoned_step
-    with pytest.raises(TrainingDiverged, match=r"vae-mlp-digits: at epoch 1, batch 3, Adam.step: parameter \d+ \(shape .*\) has a non-finite gradient, so nothing was updated\. Try a lower learning rate"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"vae-mlp-digits: at epoch 1, batch 3, Adam.step: parameter \d+ \(shape .*\) has a non-finite gradient, "
+        r"so nothing was updated\. Try a lower learning rate",
+    ):
         train(experiment, 2, tmp_path, progress=False)
 
 
@@ -70,7 +74,13 @@ def test_a_short_training_lowers_the_test_loss(tmp_path):
     before = experiment.evaluate()["test_elbo"]
     history = train(experiment, 3, tmp_path, progress=False)
     assert history[-1]["test_elbo"] > before + 3.0  # nats per image
-    assert {p.name for p in tmp_path.glob("*.png")} >= {"reconstructions.png", "samples.png", "elbo.png", "interpolation.png", "latent_means.png"}
+    assert {p.name for p in tmp_path.glob("*.png")} >= {
+        "reconstructions.png",
+        "samples.png",
+        "elbo.png",
+        "interpolation.png",
+        "latent_means.png",
+    }
 
 
 def test_a_two_dimensional_latent_draws_the_manifold(tmp_path):
@@ -152,8 +162,9 @@ def test_two_trainings_on_one_folder_one_trains_and_the_other_is_refused(tmp_pat
     first_err = first.communicate(timeout=300)[1]
     assert first.returncode == 0, first_err
     assert second.returncode == 2
-    assert second.stderr == (f"minigen: error: --out {out} is in use: process {first.pid} is training there now; "
-                             f"wait for it or choose another --out\n")
+    assert second.stderr == (
+        f"minigen: error: --out {out} is in use: process {first.pid} is training there now; wait for it or choose another --out\n"
+    )
     assert int(load(out / "checkpoint.npz")["epoch"]) == 60
     with open(out / "metrics.csv") as file:
         assert [int(row["epoch"]) for row in csv.DictReader(file)] == list(range(1, 61))

@@ -19,11 +19,14 @@ def test_reparameterised_samples_have_mean_mu_and_variance_exp_logvar():
     np.testing.assert_allclose(z.var(axis=0), np.exp(logvar), rtol=0.02)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: VAE((1, 2, 2), hidden=(3,), latent=2),
-    lambda: VAE((1, 2, 2), hidden=(3,), latent=2, likelihood="gaussian"),
-    lambda: ConditionalVAE((1, 2, 2), hidden=(3,), latent=2, num_classes=3),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: VAE((1, 2, 2), hidden=(3,), latent=2),
+        lambda: VAE((1, 2, 2), hidden=(3,), latent=2, likelihood="gaussian"),
+        lambda: ConditionalVAE((1, 2, 2), hidden=(3,), latent=2, num_classes=3),
+    ],
+)
 def test_gradcheck_through_the_whole_elbo_with_the_noise_held_fixed(make):
     mg.manual_seed(0)
     model = make().double()

@@ -14,8 +14,10 @@ def load_images(name: str, split: str, root=None):
     return load_mnist(split, name=name, root=root)
 
 
+# fmt: off
 __all__ = [
     "toys", "digits", "mnist", "loader",  # the modules
     "DataLoader", "DataUnavailable", "GaussianMixture2D", "binarize_dynamic", "binarize_fixed", "data_root", "download", "grid25",
     "load_digits", "load_images", "load_mnist", "one_hot", "read_idx", "ring8", "swiss_roll", "to_symmetric", "to_unit", "two_moons",
 ]
+# fmt: on

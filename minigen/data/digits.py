@@ -45,7 +45,9 @@ def _read_all() -> tuple[np.ndarray, np.ndarray]:
         bunch = sklearn_load_digits()
         pixels, labels = bunch.data.astype(np.int64), bunch.target.astype(np.int64)
     if pixels.shape != (N_IMAGES, 64) or pixels.min() < 0 or pixels.max() > 16:
-        raise ValueError(f"load_digits: scikit-learn's digits file looks wrong: shape {pixels.shape}, values {pixels.min()} to {pixels.max()}")
+        raise ValueError(
+            f"load_digits: scikit-learn's digits file looks wrong: shape {pixels.shape}, values {pixels.min()} to {pixels.max()}"
+        )
     return pixels, labels
 
 

@@ -25,8 +25,9 @@ from ..random import Generator, rng
 class DataLoader:
     """Batches of aligned arrays (images, labels, ...), optionally shuffled with a seeded generator."""
 
-    def __init__(self, *arrays: np.ndarray, batch_size: int = 64, shuffle: bool = False, drop_last: bool = False,
-                 generator: Generator | None = None):
+    def __init__(
+        self, *arrays: np.ndarray, batch_size: int = 64, shuffle: bool = False, drop_last: bool = False, generator: Generator | None = None
+    ):
         if not arrays:
             raise ValueError("DataLoader: give at least one array")
         sizes = {len(a) for a in arrays}
@@ -72,5 +73,8 @@ def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     """Class indices (N,) -> float32 vectors (N, num_classes) with a single 1."""
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu" or (labels.size and (labels.min() < 0 or labels.max() >= num_classes)):
-        raise ValueError(f"one_hot: labels must be integers in [0, {num_classes}), got {labels.dtype} values {labels.min() if labels.size else ''}..{labels.max() if labels.size else ''}")
+        raise ValueError(
+            f"one_hot: labels must be integers in [0, {num_classes}), got {labels.dtype} values "
+            f"{labels.min() if labels.size else ''}..{labels.max() if labels.size else ''}"
+        )
     return np.eye(num_classes, dtype=np.float32)[labels]

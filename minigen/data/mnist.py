@@ -76,7 +76,10 @@ def read_idx(path) -> np.ndarray:
     shape = tuple(int(n) for n in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise ValueError(f"read_idx: {path}: the header says {' x '.join(map(str, shape))} = {expected:,} bytes of data, but the file has {len(raw) - header:,}")
+        raise ValueError(
+            f"read_idx: {path}: the header says {' x '.join(map(str, shape))} = {expected:,} bytes of data, "
+            f"but the file has {len(raw) - header:,}"
+        )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
@@ -147,8 +150,12 @@ def load_mnist(split: str = "train", name: str = "mnist", root=None, download_mi
     paths = [_find(folder, stem) for stem in (image_stem, label_stem)]
     if None in paths:
         missing = [stem for stem, p in zip((image_stem, label_stem), paths) if p is None]
-        raise DataUnavailable(f"load_mnist: {', '.join(missing)} (.gz or uncompressed) not found in {folder}; copy the files there or allow downloading")
+        raise DataUnavailable(
+            f"load_mnist: {', '.join(missing)} (.gz or uncompressed) not found in {folder}; copy the files there or allow downloading"
+        )
     images, labels = read_idx(paths[0]), read_idx(paths[1])
     if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
-        raise ValueError(f"load_mnist: {paths[0].name} holds {images.shape} and {paths[1].name} {labels.shape}: expected N images and N labels")
+        raise ValueError(
+            f"load_mnist: {paths[0].name} holds {images.shape} and {paths[1].name} {labels.shape}: expected N images and N labels"
+        )
     return (images / 255.0).astype(np.float32)[:, None], labels.astype(np.int64)

@@ -1,6 +1,8 @@
 """The array operations as they are called: `reshape`, `matmul`, `where`, ... Each one checks
 its arguments, says what is wrong in the words of the call, and applies the rule of
 `ops.py` (where every operation is one `Function`: its forward and backward, side by side).
+At the end, the Tensor's operators and array methods (`a + b`, `x.sum()`), which call the same
+operations.
 """
 
 from __future__ import annotations
@@ -9,18 +11,33 @@ import numpy as np
 
 from .function import as_tensors
 from .ops import (
+    Abs,
+    Add,
     AsType,
     BroadcastTo,
     Clip,
     Concatenate,
+    Div,
+    Exp,
     GetItem,
+    Log,
     MatMul,
+    Max,
     Maximum,
+    Mean,
     Minimum,
+    Mul,
+    Neg,
     Pad,
+    Pow,
+    PowScalar,
     Reshape,
+    Sqrt,
     Stack,
+    Sub,
+    Sum,
     Transpose,
+    Var,
     Where,
 )
 from .tensor import DEFAULT_DTYPE, FLOAT_DTYPES, Tensor
@@ -153,7 +170,9 @@ def pad(x: Tensor, pad_width, constant_values: float = 0.0) -> Tensor:
     try:
         widths = np.broadcast_to(np.asarray(pad_width, dtype=np.int64), (x.ndim, 2))
     except ValueError:
-        raise ValueError(f"pad: pad_width {pad_width} does not fit a tensor of shape {x.shape}; give one (before, after) pair per axis") from None
+        raise ValueError(
+            f"pad: pad_width {pad_width} does not fit a tensor of shape {x.shape}; give one (before, after) pair per axis"
+        ) from None
     if (widths < 0).any():
         raise ValueError(f"pad: pad widths must be non-negative, got {pad_width}")
     widths = tuple((int(b), int(a)) for b, a in widths)
@@ -167,3 +186,150 @@ def where(condition, x, y) -> Tensor:
         x = Tensor(np.asarray(x, dtype=DEFAULT_DTYPE))
     x, y = _tensors("where", (x, y))
     return Where.apply(x, y, condition=condition)
+
+
+# --- the Tensor's operators and array methods --------------------------------------------------
+
+
+class _TensorMethods:
+    """Python's operators and NumPy's method names for `Tensor`, each one operation above.
+
+    They are written here, as the body of a class, and then put on `Tensor` (the loop below),
+    because `tensor.py` is the bottom of the engine: the operations are built on the Tensor,
+    so the Tensor cannot import them. Operands may be tensors, NumPy arrays or Python numbers,
+    on either side: `2 * x`, `x - array`.
+    """
+
+    def __add__(self, other):
+        return Add.apply(self, self._lift(other))
+
+    def __radd__(self, other):
+        return Add.apply(self._lift(other), self)
+
+    def __sub__(self, other):
+        return Sub.apply(self, self._lift(other))
+
+    def __rsub__(self, other):
+        return Sub.apply(self._lift(other), self)
+
+    def __mul__(self, other):
+        return Mul.apply(self, self._lift(other))
+
+    def __rmul__(self, other):
+        return Mul.apply(self._lift(other), self)
+
+    def __truediv__(self, other):
+        return Div.apply(self, self._lift(other))
+
+    def __rtruediv__(self, other):
+        return Div.apply(self._lift(other), self)
+
+    def __pow__(self, exponent):
+        if isinstance(exponent, Tensor):
+            return Pow.apply(self, exponent)
+        return PowScalar.apply(self, exponent=float(exponent))
+
+    def __rpow__(self, base):
+        return Pow.apply(self._lift(base), self)
+
+    def __matmul__(self, other):
+        return matmul(self, self._lift(other))
+
+    def __rmatmul__(self, other):
+        return matmul(self._lift(other), self)
+
+    def __neg__(self):
+        return Neg.apply(self)
+
+    def __getitem__(self, index):
+        return getitem(self, index)
+
+    # NumPy's (and PyTorch's) method names
+
+    def sum(self, axis=None, keepdims: bool = False):
+        return Sum.apply(self, axis=normalize_axis(axis, self.ndim, "sum"), keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims: bool = False):
+        return Mean.apply(self, axis=normalize_axis(axis, self.ndim, "mean"), keepdims=keepdims)
+
+    def max(self, axis=None, keepdims: bool = False):
+        return Max.apply(self, axis=normalize_axis(axis, self.ndim, "max"), keepdims=keepdims)
+
+    def min(self, axis=None, keepdims: bool = False):
+        return -((-self).max(axis=axis, keepdims=keepdims))
+
+    def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
+        return Var.apply(self, axis=normalize_axis(axis, self.ndim, "var"), keepdims=keepdims, ddof=ddof)
+
+    def reshape(self, *shape):
+        return reshape(self, *shape)
+
+    def view(self, *shape):
+        """PyTorch's name for reshape (minigen copies when NumPy must; the values are the same)."""
+        return reshape(self, *shape)
+
+    def unsqueeze(self, dim: int):
+        """A new axis of size 1 at position `dim` (negative counts from the end of the result)."""
+        ndim = self.ndim + 1
+        if not -ndim <= dim < ndim:
+            raise IndexError(f"unsqueeze: dim must be in [{-ndim}, {ndim - 1}] for a tensor of shape {self.shape}, got {dim}")
+        dim %= ndim
+        return reshape(self, *self.shape[:dim], 1, *self.shape[dim:])
+
+    def squeeze(self, dim: int | None = None):
+        """Drop the axes of size 1 (or only `dim`, if it has size 1), as torch.squeeze."""
+        if dim is None:
+            return reshape(self, *[n for n in self.shape if n != 1])
+        dim = normalize_axis(dim, self.ndim, "squeeze")[0]
+        return self if self.shape[dim] != 1 else reshape(self, *self.shape[:dim], *self.shape[dim + 1 :])
+
+    def transpose(self, *axes):
+        return transpose(self, *axes)
+
+    def permute(self, *axes):
+        return transpose(self, *axes)
+
+    @property
+    def T(self):
+        return transpose(self)
+
+    def broadcast_to(self, shape):
+        return broadcast_to(self, shape)
+
+    def astype(self, dtype):
+        return astype(self, dtype)
+
+    def exp(self):
+        return Exp.apply(self)
+
+    def log(self):
+        return Log.apply(self)
+
+    def sqrt(self):
+        return Sqrt.apply(self)
+
+    def abs(self):
+        return Abs.apply(self)
+
+    def clip(self, min=None, max=None):
+        return clip(self, min, max)
+
+    def relu(self):
+        """max(x, 0), written as x times the constant mask x > 0 (`functional.relu` is the same
+        rule as one named operation)."""
+        return self * (self.data > 0)
+
+    def float(self):
+        """This tensor as float32 (differentiable, like astype)."""
+        return self if self.dtype == np.float32 else astype(self, np.float32)
+
+    def double(self):
+        """This tensor as float64 (differentiable, like astype)."""
+        return self if self.dtype == np.float64 else astype(self, np.float64)
+
+
+for _name, _member in vars(_TensorMethods).items():
+    if callable(_member) or isinstance(_member, property):
+        if callable(_member):
+            _member.__qualname__ = f"Tensor.{_name}"
+        setattr(Tensor, _name, _member)

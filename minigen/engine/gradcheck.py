@@ -81,8 +81,9 @@ def _analytical_jacobians(fn, inputs: list[Tensor]) -> list[np.ndarray]:
                 continue
             one_hot = {d: np.zeros(outputs[d].shape, dtype=outputs[d].dtype) for d in differentiable}
             one_hot[k][i] = 1.0
-            grads = grad([outputs[d] for d in differentiable], inputs, grad_outputs=list(one_hot.values()),
-                         retain_graph=True, allow_unused=True)
+            grads = grad(
+                [outputs[d] for d in differentiable], inputs, grad_outputs=list(one_hot.values()), retain_graph=True, allow_unused=True
+            )
             for r, x, g in zip(rows, inputs, grads):
                 r.append(np.zeros(x.size) if g is None else g.data.astype(np.float64).ravel())
     n_out = sum(out.size for out in outputs)
@@ -149,8 +150,15 @@ def gradcheck(
     module.double()
     try:
         n = len(inputs)
-        return _check(lambda *leaves: fn(*leaves[:n]), [*inputs, *(p for _, p in named)], [*labels, *(f"parameter {key}" for key, _ in named)],
-                      eps, atol, rtol, name or getattr(fn, "__name__", "fn"))
+        return _check(
+            lambda *leaves: fn(*leaves[:n]),
+            [*inputs, *(p for _, p in named)],
+            [*labels, *(f"parameter {key}" for key, _ in named)],
+            eps,
+            atol,
+            rtol,
+            name or getattr(fn, "__name__", "fn"),
+        )
     finally:
         for (_, p), dtype in zip(named, dtypes):  # the module as it was (float32 -> float64 -> float32 is exact)
             if p.dtype != dtype:

@@ -144,6 +144,11 @@ class Tensor:
 
     NumPy arrays and Python numbers mixed into an operation with a tensor are constants
     and take that tensor's dtype, so `x * 0.5` stays float32 when `x` is.
+
+    This file holds what a tensor is and how gradients flow back through it. Its operators
+    and array methods (`a + b`, `a @ b`, `x.sum()`, `x.reshape(...)`) are the operations of
+    `ops.py`, which are built on this class: `arrays.py` writes them out and puts them on it
+    (`_TensorMethods`), so that every file of the engine imports only the files below it.
     """
 
     __slots__ = ("data", "grad", "_requires_grad", "_ctx", "name", "_retains_grad", "_version", "__weakref__")
@@ -183,8 +188,7 @@ class Tensor:
     def requires_grad(self, value: bool):
         if self._ctx is not None:
             raise ValueError(
-                "requires_grad can only be set on a leaf tensor (one you made, not the result of "
-                "an operation); use .detach() to get a leaf"
+                "requires_grad can only be set on a leaf tensor (one you made, not the result of an operation); use .detach() to get a leaf"
             )
         self._requires_grad = bool(value)
 
@@ -282,56 +286,12 @@ class Tensor:
             if g is not None and (node._ctx is None or node._retains_grad):
                 node.grad = g if node.grad is None else node.grad + g
 
-    # --- operators: between tensors, NumPy arrays and Python numbers, on either side ---
+    # --- comparisons, and the constants of the operators ---
 
     def _lift(self, other) -> Tensor:
         """`other` as a tensor: itself, or a constant of this tensor's dtype (the rule of
         `function.as_tensors`, made here because an operator knows which tensor it belongs to)."""
         return other if isinstance(other, Tensor) else Tensor._make(np.asarray(other, dtype=self.data.dtype), None)
-
-    def __add__(self, other):
-        return _ops.Add.apply(self, self._lift(other))
-
-    def __radd__(self, other):
-        return _ops.Add.apply(self._lift(other), self)
-
-    def __sub__(self, other):
-        return _ops.Sub.apply(self, self._lift(other))
-
-    def __rsub__(self, other):
-        return _ops.Sub.apply(self._lift(other), self)
-
-    def __mul__(self, other):
-        return _ops.Mul.apply(self, self._lift(other))
-
-    def __rmul__(self, other):
-        return _ops.Mul.apply(self._lift(other), self)
-
-    def __truediv__(self, other):
-        return _ops.Div.apply(self, self._lift(other))
-
-    def __rtruediv__(self, other):
-        return _ops.Div.apply(self._lift(other), self)
-
-    def __pow__(self, exponent):
-        if isinstance(exponent, Tensor):
-            return _ops.Pow.apply(self, exponent)
-        return _ops.PowScalar.apply(self, exponent=float(exponent))
-
-    def __rpow__(self, base):
-        return _ops.Pow.apply(self._lift(base), self)
-
-    def __matmul__(self, other):
-        return _arrays.matmul(self, self._lift(other))
-
-    def __rmatmul__(self, other):
-        return _arrays.matmul(self._lift(other), self)
-
-    def __neg__(self):
-        return _ops.Neg.apply(self)
-
-    def __getitem__(self, index):
-        return _arrays.getitem(self, index)
 
     # Comparisons have no gradient: they return plain boolean arrays (masks).
     def __lt__(self, other):
@@ -351,89 +311,6 @@ class Tensor:
 
     def __ne__(self, other):
         return self.data != _data(other)
-
-    # --- array methods (NumPy's names) ---
-
-    def sum(self, axis=None, keepdims: bool = False):
-        return _ops.Sum.apply(self, axis=_arrays.normalize_axis(axis, self.ndim, "sum"), keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims: bool = False):
-        return _ops.Mean.apply(self, axis=_arrays.normalize_axis(axis, self.ndim, "mean"), keepdims=keepdims)
-
-    def max(self, axis=None, keepdims: bool = False):
-        return _ops.Max.apply(self, axis=_arrays.normalize_axis(axis, self.ndim, "max"), keepdims=keepdims)
-
-    def min(self, axis=None, keepdims: bool = False):
-        return -((-self).max(axis=axis, keepdims=keepdims))
-
-    def var(self, axis=None, keepdims: bool = False, ddof: int = 0):
-        return _ops.Var.apply(self, axis=_arrays.normalize_axis(axis, self.ndim, "var"), keepdims=keepdims, ddof=ddof)
-
-    def reshape(self, *shape):
-        return _arrays.reshape(self, *shape)
-
-    def view(self, *shape):
-        """PyTorch's name for reshape (minigen copies when NumPy must; the values are the same)."""
-        return _arrays.reshape(self, *shape)
-
-    def unsqueeze(self, dim: int):
-        """A new axis of size 1 at position `dim` (negative counts from the end of the result)."""
-        ndim = self.ndim + 1
-        if not -ndim <= dim < ndim:
-            raise IndexError(f"unsqueeze: dim must be in [{-ndim}, {ndim - 1}] for a tensor of shape {self.shape}, got {dim}")
-        dim %= ndim
-        return _arrays.reshape(self, *self.shape[:dim], 1, *self.shape[dim:])
-
-    def squeeze(self, dim: int | None = None):
-        """Drop the axes of size 1 (or only `dim`, if it has size 1), as torch.squeeze."""
-        if dim is None:
-            return _arrays.reshape(self, *[n for n in self.shape if n != 1])
-        dim = _arrays.normalize_axis(dim, self.ndim, "squeeze")[0]
-        return self if self.shape[dim] != 1 else _arrays.reshape(self, *self.shape[:dim], *self.shape[dim + 1 :])
-
-    def transpose(self, *axes):
-        return _arrays.transpose(self, *axes)
-
-    def permute(self, *axes):
-        return _arrays.transpose(self, *axes)
-
-    @property
-    def T(self):
-        return _arrays.transpose(self)
-
-    def broadcast_to(self, shape):
-        return _arrays.broadcast_to(self, shape)
-
-    def astype(self, dtype):
-        return _arrays.astype(self, dtype)
-
-    def exp(self):
-        return _ops.Exp.apply(self)
-
-    def log(self):
-        return _ops.Log.apply(self)
-
-    def sqrt(self):
-        return _ops.Sqrt.apply(self)
-
-    def abs(self):
-        return _ops.Abs.apply(self)
-
-    def clip(self, min=None, max=None):
-        return _arrays.clip(self, min, max)
-
-    def relu(self):
-        """max(x, 0), written as x times the constant mask x > 0 (`functional.relu` is the same
-        rule as one named operation)."""
-        return self * (self.data > 0)
-
-    def float(self):
-        """This tensor as float32 (differentiable, like astype)."""
-        return self if self.dtype == np.float32 else _arrays.astype(self, np.float32)
-
-    def double(self):
-        """This tensor as float64 (differentiable, like astype)."""
-        return self if self.dtype == np.float64 else _arrays.astype(self, np.float64)
 
     def __float__(self) -> float:
         return float(self.item())
@@ -504,7 +381,10 @@ def _backpropagate(order: list[Tensor], grads: dict[int, Tensor], create_graph: 
                 input_grads = (input_grads,)
             count = len(ctx.inputs)
             if len(input_grads) != count and (len(input_grads) < count or any(g is not None for g in input_grads[count:])):
-                raise RuntimeError(f"backward of {ctx.name}: returned {len(input_grads)} gradients for {len(ctx.inputs)} inputs; return one per input (None where there is none)")
+                raise RuntimeError(
+                    f"backward of {ctx.name}: returned {len(input_grads)} gradients for {len(ctx.inputs)} inputs; "
+                    f"return one per input (None where there is none)"
+                )
             for i, (inp, g) in enumerate(zip(ctx.inputs, input_grads)):
                 if g is None or not inp._requires_grad:
                     continue
@@ -558,8 +438,9 @@ def _initial_grad(output: Tensor, grad, who: str) -> Tensor:
     return grad
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False,
-         allow_unused: bool = False) -> tuple:
+def grad(
+    outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, create_graph: bool = False, allow_unused: bool = False
+) -> tuple:
     """The gradients of `outputs` with respect to `inputs`, like `torch.autograd.grad`.
 
     Returns a tuple with one gradient per input, and leaves every `.grad` alone. With
@@ -594,9 +475,3 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph: bool | None = None, c
             raise RuntimeError(f"grad: the outputs do not depend on input {i} (shape {x.shape}); pass allow_unused=True to get None for it")
         result.append(g)
     return tuple(result)
-
-
-# The one upward reference of the engine: the operators above call the operations, which are
-# built on Tensor. Imported here, at the end, once Tensor exists.
-from . import arrays as _arrays  # noqa: E402
-from . import ops as _ops  # noqa: E402

@@ -30,7 +30,7 @@ def student_version(source: str) -> str:
         defs = list(DEF.finditer(source, 0, match.start()))
         function = defs[-1]["function"] if defs else None
         task = tasks.get(function, "write this part: the text above says what it must do")
-        return f'{match["indent"]}raise NotImplementedError({task!r})\n'
+        return f"{match['indent']}raise NotImplementedError({task!r})\n"
 
     return SOLUTION.sub(replace, source)
 

@@ -124,8 +124,8 @@ def _compare(what: str, got, expected, rtol: float = 1e-6, atol: float = 1e-9) -
 # --- notebook 1: autograd from scratch ---------------------------------------------------------
 
 topological_sort = exercise(
-    "ex01_topological_sort", "topological_sort",
-    "return every node reachable from root, each after all of its parents, without recursion")
+    "ex01_topological_sort", "topological_sort", "return every node reachable from root, each after all of its parents, without recursion"
+)
 
 
 @topological_sort.check()
@@ -161,8 +161,10 @@ def _only_reachable_nodes(fn):
 
 
 sigmoid_backward = exercise(
-    "ex01_sigmoid_backward", "sigmoid_backward",
-    "return the gradient of the loss with respect to the sigmoid's input, from y = sigmoid(a) and grad = dL/dy")
+    "ex01_sigmoid_backward",
+    "sigmoid_backward",
+    "return the gradient of the loss with respect to the sigmoid's input, from y = sigmoid(a) and grad = dL/dy",
+)
 
 
 def _sigmoid_gradient_check(fn, a, grad):
@@ -188,8 +190,10 @@ def _sigmoid_any_shape(fn):
 # --- notebook 2: checking gradients ------------------------------------------------------------
 
 central_difference = exercise(
-    "ex02_central_difference", "numerical_gradient",
-    "return the gradient of the scalar function f at x by central differences, one coordinate at a time")
+    "ex02_central_difference",
+    "numerical_gradient",
+    "return the gradient of the scalar function f at x by central differences, one coordinate at a time",
+)
 
 
 @central_difference.check()
@@ -203,7 +207,9 @@ def _central_difference(fn):
     if got.shape == expected.shape:
         error = np.abs(got - expected).max()
         if 1e-7 < error < 1e-4:
-            raise ExerciseFailed(f"central difference: largest error {error:.1e}, the size of eps: is it a one-sided difference (f(x + eps) - f(x)) / eps?")
+            raise ExerciseFailed(
+                f"central difference: largest error {error:.1e}, the size of eps: is it a one-sided difference (f(x + eps) - f(x)) / eps?"
+            )
     _compare("central difference", got, expected, rtol=1e-7, atol=1e-8)
 
 
@@ -220,8 +226,10 @@ def _leaves_x_as_it_was(fn):
 # --- notebook 3: convolution -------------------------------------------------------------------
 
 im2col_exercise = exercise(
-    "ex03_im2col", "im2col",
-    "return the (C*kh*kw, N*H_out*W_out) matrix whose column (n, h, w) is the receptive field of output pixel (h, w) of image n")
+    "ex03_im2col",
+    "im2col",
+    "return the (C*kh*kw, N*H_out*W_out) matrix whose column (n, h, w) is the receptive field of output pixel (h, w) of image n",
+)
 
 
 def _im2col_cases(fn, cases, seed):
@@ -232,7 +240,9 @@ def _im2col_cases(fn, cases, seed):
         x = rng.standard_normal(shape)
         out_hw = tuple(conv_output_size(shape[2 + a], kernel[a], stride, padding, 1) for a in (0, 1))
         expected = im2col(x, kernel, (stride, stride), (padding, padding), (1, 1), out_hw)
-        _compare(f"im2col of an image {shape} with kernel {kernel}, stride {stride}, padding {padding}", fn(x, kernel, stride, padding), expected)
+        _compare(
+            f"im2col of an image {shape} with kernel {kernel}, stride {stride}, padding {padding}", fn(x, kernel, stride, padding), expected
+        )
 
 
 @im2col_exercise.check()
@@ -248,8 +258,8 @@ def _im2col_more_shapes(fn):
 # --- notebook 4: the VAE -----------------------------------------------------------------------
 
 reparameterize = exercise(
-    "ex04_reparameterize", "reparameterize",
-    "return z = mu + sigma * eps, with sigma computed from the log-variance logvar")
+    "ex04_reparameterize", "reparameterize", "return z = mu + sigma * eps, with sigma computed from the log-variance logvar"
+)
 
 
 @reparameterize.check()
@@ -269,8 +279,10 @@ def _reparameterize_a_batch(fn):
 
 
 elbo = exercise(
-    "ex04_elbo", "elbo",
-    "return each image's ELBO in nats: log p(x|z) (Bernoulli, summed over pixels) minus the closed-form KL (summed over latent dimensions)")
+    "ex04_elbo",
+    "elbo",
+    "return each image's ELBO in nats: log p(x|z) (Bernoulli, summed over pixels) minus the closed-form KL (summed over latent dimensions)",
+)
 
 
 def _elbo_expected(x, logits, mu, logvar):
@@ -310,8 +322,10 @@ def _elbo_confident_logits(fn):
 # --- notebook 5: the GAN -----------------------------------------------------------------------
 
 discriminator_loss = exercise(
-    "ex05_discriminator_loss", "discriminator_loss",
-    "return -(mean log D(x) + mean log(1 - D(G(z)))) from the discriminator's logits, stably")
+    "ex05_discriminator_loss",
+    "discriminator_loss",
+    "return -(mean log D(x) + mean log(1 - D(G(z)))) from the discriminator's logits, stably",
+)
 
 
 @discriminator_loss.check()
@@ -332,8 +346,10 @@ def _discriminator_loss_unequal_batches(fn):
 
 
 generator_loss = exercise(
-    "ex05_generator_loss", "generator_loss",
-    "return the non-saturating generator loss -mean log D(G(z)) from the logits D gives the generated samples")
+    "ex05_generator_loss",
+    "generator_loss",
+    "return the non-saturating generator loss -mean log D(G(z)) from the logits D gives the generated samples",
+)
 
 
 @generator_loss.check()
@@ -342,7 +358,9 @@ def _generator_loss(fn):
     got = float(np.asarray(fn(fake)))
     minimax = -np.mean(np.logaddexp(0, fake))
     if np.isclose(got, minimax):
-        raise ExerciseFailed("generator loss: this is the minimax (saturating) loss mean log(1 - D(G(z))); the non-saturating one is -mean log D(G(z))")
+        raise ExerciseFailed(
+            "generator loss: this is the minimax (saturating) loss mean log(1 - D(G(z))); the non-saturating one is -mean log D(G(z))"
+        )
     _compare("generator loss", got, np.mean(np.logaddexp(0, -fake)))
 
 
@@ -355,8 +373,11 @@ def _generator_loss_confident_discriminator(fn):
 # --- notebook 7: WGAN-GP -----------------------------------------------------------------------
 
 gradient_penalty = exercise(
-    "ex07_gradient_penalty", "gradient_penalty",
-    "return weight * mean over examples of (||d critic / d x_hat|| - 1)^2 at x_hat = eps * real + (1 - eps) * fake, keeping the graph (create_graph=True)")
+    "ex07_gradient_penalty",
+    "gradient_penalty",
+    "return weight * mean over examples of (||d critic / d x_hat|| - 1)^2 at x_hat = eps * real + (1 - eps) * fake, "
+    "keeping the graph (create_graph=True)",
+)
 
 
 def _penalty_case(fn, seed):
@@ -374,7 +395,10 @@ def _penalty_case(fn, seed):
     expected = reference(critic, real, Tensor(fake), weight=10.0, eps=eps)
     got = fn(critic, Tensor(real), Tensor(fake), eps, 10.0)
     if not isinstance(got, Tensor) or not got.requires_grad:
-        raise ExerciseFailed("gradient penalty: return a Tensor that is part of the graph: take the gradient with create_graph=True, so the critic's parameters get gradients from the penalty")
+        raise ExerciseFailed(
+            "gradient penalty: return a Tensor that is part of the graph: take the gradient with create_graph=True, "
+            "so the critic's parameters get gradients from the penalty"
+        )
     return got, expected, critic
 
 

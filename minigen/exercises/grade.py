@@ -79,8 +79,7 @@ def code_cells(path: Path) -> list[str]:
         try:
             notebook = json.loads(path.read_text(encoding="utf-8"))
             cells = notebook["cells"]
-            return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-                    for c in cells if c.get("cell_type") == "code"]
+            return ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells if c.get("cell_type") == "code"]
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
             raise GradingError(f"{path.name} is not a Jupyter notebook ({type(error).__name__}: {error})") from None
     cells, current, is_code = [], [], True  # the lines before the first "# %%" are code (jupytext's header comments)
@@ -108,7 +107,9 @@ def find_notebooks(folder: Path) -> tuple[list[Path], list[str]]:
     for versions in notebooks.values():
         chosen.append(versions.get(".ipynb", versions.get(".py")))
         if len(versions) == 2:
-            notes.append(f"read {versions['.ipynb'].relative_to(folder)} (the .ipynb wins); {versions['.py'].relative_to(folder)} was not read")
+            notes.append(
+                f"read {versions['.ipynb'].relative_to(folder)} (the .ipynb wins); {versions['.py'].relative_to(folder)} was not read"
+            )
     return sorted(chosen), notes
 
 
@@ -143,8 +144,12 @@ def _without_magics(source: str) -> str:
 
 
 def _is_check_call(node: ast.stmt) -> bool:
-    return (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
-            and isinstance(node.value.func, ast.Name) and node.value.func.id == "check")
+    return (
+        isinstance(node, ast.Expr)
+        and isinstance(node.value, ast.Call)
+        and isinstance(node.value.func, ast.Name)
+        and node.value.func.id == "check"
+    )
 
 
 def run_cell(source: str, namespace: dict, number: int) -> str | None:
@@ -224,8 +229,9 @@ def _context():
     from multiprocessing import forkserver
 
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["minigen", "minigen.exercises.grade", "minigen.experiments.gan", "minigen.experiments.vae",
-                                    "matplotlib.figure"])
+    context.set_forkserver_preload(
+        ["minigen", "minigen.exercises.grade", "minigen.experiments.gan", "minigen.experiments.vae", "matplotlib.figure"]
+    )
     saved = {name: os.environ.get(name) for name in ONE_THREAD}
     os.environ.update({name: "1" for name in ONE_THREAD})  # the server inherits the environment as it starts
     try:
@@ -239,8 +245,9 @@ def _context():
     return context
 
 
-def grade_notebook(path: Path, cells: list[str], plan: list[tuple[int, str, str]], timeout: float, context,
-                   scratch: str) -> tuple[dict[str, Result], list[str]]:
+def grade_notebook(
+    path: Path, cells: list[str], plan: list[tuple[int, str, str]], timeout: float, context, scratch: str
+) -> tuple[dict[str, Result], list[str]]:
     """Grade the planned exercises of one notebook, each within `timeout` seconds; returns the
     results and the errors its cells raised."""
     results: dict[str, Result] = {}
@@ -293,7 +300,9 @@ def grade_student(folder: Path, timeout: float, context=None) -> Student:
     for name, exercise in EXERCISES.items():
         where = locate(exercise, cells)
         if where is None:
-            student.results[name] = Result(name, 0.0, f"{name}: no notebook has a check({name!r}, ...) cell or defines {exercise.function}()")
+            student.results[name] = Result(
+                name, 0.0, f"{name}: no notebook has a check({name!r}, ...) cell or defines {exercise.function}()"
+            )
             continue
         path, index, function = where
         plans.setdefault(path, []).append((index, name, function))
@@ -316,15 +325,15 @@ def students_in(submissions: Path, skip: tuple[Path, ...] = ()) -> list[Path]:
     if not submissions.is_dir():
         raise GradingError(f"{submissions} is not a folder; it should hold one folder per student")
     skipped = {p.resolve() for p in skip}
-    folders = sorted(p for p in submissions.iterdir()
-                     if p.is_dir() and not p.name.startswith((".", "_")) and p.resolve() not in skipped)
+    folders = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith((".", "_")) and p.resolve() not in skipped)
     if not folders:
         raise GradingError(f"{submissions} holds no student folders; put each student's notebooks in a folder named after them")
     return folders
 
 
-def grade_class(submissions, out="grades.csv", feedback=None, timeout: float = 10.0, jobs: int | None = None,
-                progress=None) -> list[Student]:
+def grade_class(
+    submissions, out="grades.csv", feedback=None, timeout: float = 10.0, jobs: int | None = None, progress=None
+) -> list[Student]:
     """Grade every student folder in `submissions`; write the CSV `out` and one Markdown file per
     student in `feedback` (default: a `feedback` folder beside `out`). Returns the students."""
     if not timeout > 0:
@@ -366,14 +375,20 @@ def write_csv(students: list[Student], path: Path) -> None:
 
 def feedback_markdown(student: Student) -> str:
     maximum = sum(e.points for e in EXERCISES.values())
-    lines = [f"# {student.name}: {_points(student.total)} of {_points(maximum)} points", "",
-             "The points also count checks that the notebooks' `check` cells do not run.", "",
-             "| exercise | points | verdict | seconds | notebook |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# {student.name}: {_points(student.total)} of {_points(maximum)} points",
+        "",
+        "The points also count checks that the notebooks' `check` cells do not run.",
+        "",
+        "| exercise | points | verdict | seconds | notebook |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, result in student.results.items():
         cell = result.verdict.replace("|", "\\|").replace("\n", " ")
-        lines.append(f"| {name} | {_points(result.points)} of {_points(EXERCISES[name].points)} | {cell} "
-                     f"| {result.seconds:.1f} | {result.source or '-'} |")
+        lines.append(
+            f"| {name} | {_points(result.points)} of {_points(EXERCISES[name].points)} | {cell} "
+            f"| {result.seconds:.1f} | {result.source or '-'} |"
+        )
     if student.notes:
         lines += ["", "Notes:", ""] + [f"- {note}" for note in student.notes]
     return "\n".join(lines) + "\n"
-

@@ -33,16 +33,19 @@ def load_run(checkpoint):
         raise SettingError(str(error).removeprefix("load: ")) from None
     config = saved.get("config") if isinstance(saved, dict) else None
     if not isinstance(config, dict) or "experiment" not in saved:
-        raise SettingError(f"{checkpoint} is a minigen checkpoint but not one of a training run (it has no run settings); "
-                           f"give the checkpoint.npz that `minigen train` wrote")
+        raise SettingError(
+            f"{checkpoint} is a minigen checkpoint but not one of a training run (it has no run settings); "
+            f"give the checkpoint.npz that `minigen train` wrote"
+        )
     families = {"vae": VAEExperiment, "gan": GANExperiment}
     if config.get("family") not in families:
         raise SettingError(f"{checkpoint} holds a {config.get('family')!r} run, which this minigen does not know")
     try:
         experiment = families[config["family"]](config)
     except (KeyError, TypeError) as error:  # a setting this version's config has and the saved one lacks
-        raise SettingError(f"{checkpoint}: cannot rebuild this run (no setting {error}); it was probably saved by an "
-                           f"earlier version of minigen") from None
+        raise SettingError(
+            f"{checkpoint}: cannot rebuild this run (no setting {error}); it was probably saved by an earlier version of minigen"
+        ) from None
     try:
         restore(experiment, saved["experiment"], Path(checkpoint))
     except CheckpointError as error:

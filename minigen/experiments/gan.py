@@ -52,27 +52,43 @@ DATASETS = (*TOYS, "digits", "mnist", "fashion-mnist")
 # lr 2e-4, beta1 0.5 (Radford et al., 2015). WGAN-GP's: lr 1e-4, betas (0, 0.9), 5 critic steps
 # per generator step, penalty weight lambda 10 (Gulrajani et al., 2017). The MLPs size their
 # layers with `hidden`; the convolutional networks with `channels`, the base channel count.
+# fmt: off
 DEFAULTS = {
     "toys": {
-        "mlp": {"latent": 2, "hidden": [256, 256], "batch_size": 256, "epochs": 40, "lr": 1e-3, "betas": [0.5, 0.999], "lr_decay": 0.95, "d_steps": 1},
-        "wgan-gp": {"latent": 2, "hidden": [256, 256], "batch_size": 256, "epochs": 40, "lr": 1e-3, "betas": [0.0, 0.9], "lr_decay": 0.95,
-                    "d_steps": 5, "penalty_weight": 10.0},
+        "mlp":     dict(latent=2, hidden=[256, 256], batch_size=256, epochs=40, lr=1e-3, betas=[0.5, 0.999], lr_decay=0.95, d_steps=1),
+        "wgan-gp": dict(latent=2, hidden=[256, 256], batch_size=256, epochs=40, lr=1e-3, betas=[0.0, 0.9], lr_decay=0.95, d_steps=5,
+                        penalty_weight=10.0),
     },
     "images": {
-        "mlp": {"latent": 32, "hidden": [256, 256], "batch_size": 64, "epochs": 150, "lr": 1e-3, "betas": [0.5, 0.999], "lr_decay": 1.0, "d_steps": 1},
-        "dcgan": {"latent": 32, "channels": 32, "batch_size": 64, "epochs": 60, "lr": 2e-4, "betas": [0.5, 0.999], "lr_decay": 1.0, "d_steps": 1},
-        "cgan": {"latent": 32, "hidden": [256, 256], "batch_size": 64, "epochs": 150, "lr": 1e-3, "betas": [0.5, 0.999], "lr_decay": 1.0, "d_steps": 1},
-        "wgan-gp": {"latent": 32, "channels": 32, "batch_size": 64, "epochs": 150, "lr": 1e-4, "betas": [0.0, 0.9], "lr_decay": 1.0,
-                    "d_steps": 5, "penalty_weight": 10.0},
+        "mlp":     dict(latent=32, hidden=[256, 256], batch_size=64, epochs=150, lr=1e-3, betas=[0.5, 0.999], lr_decay=1.0, d_steps=1),
+        "dcgan":   dict(latent=32, channels=32, batch_size=64, epochs=60, lr=2e-4, betas=[0.5, 0.999], lr_decay=1.0, d_steps=1),
+        "cgan":    dict(latent=32, hidden=[256, 256], batch_size=64, epochs=150, lr=1e-3, betas=[0.5, 0.999], lr_decay=1.0, d_steps=1),
+        "wgan-gp": dict(latent=32, channels=32, batch_size=64, epochs=150, lr=1e-4, betas=[0.0, 0.9], lr_decay=1.0, d_steps=5,
+                        penalty_weight=10.0),
     },
 }
+# fmt: on
 TOY_STEPS_PER_EPOCH = 100
 TOY_SAMPLES = 2500  # the mode-coverage protocol's sample count (see minigen.metrics)
 
 
-def make_config(model: str = "mlp", data: str = "ring8", data_dir=None, latent=None, hidden=None, channels=None, epochs=None,
-                batch_size=None, lr=None, lr_decay=None, d_steps=None, loss: str = "non-saturating",
-                label_smoothing: float = 0.0, seed: int = 0, out=None) -> dict:
+def make_config(
+    model: str = "mlp",
+    data: str = "ring8",
+    data_dir=None,
+    latent=None,
+    hidden=None,
+    channels=None,
+    epochs=None,
+    batch_size=None,
+    lr=None,
+    lr_decay=None,
+    d_steps=None,
+    loss: str = "non-saturating",
+    label_smoothing: float = 0.0,
+    seed: int = 0,
+    out=None,
+) -> dict:
     """The run's settings, checked, with the model's row of `DEFAULTS` filled in where a setting
     is None (plain values: saved in checkpoints), `out` defaulting to runs/gan-<model>-<data>. A
     setting out of range, or one the model does not have, raises SettingError."""
@@ -87,18 +103,29 @@ def make_config(model: str = "mlp", data: str = "ring8", data_dir=None, latent=N
     if convolutional and hidden is not None:
         raise SettingError(f"--hidden sizes the MLPs; --model {model} on images is convolutional: give --channels (the base channel count)")
     if not convolutional and channels is not None:
-        raise SettingError(f"--channels sizes the convolutional networks; --model {model}{' on the toys' if toy else ''} is an MLP: give --hidden")
+        raise SettingError(
+            f"--channels sizes the convolutional networks; --model {model}{' on the toys' if toy else ''} is an MLP: give --hidden"
+        )
     config = {
-        "family": "gan", "model": model, "data": data, "data_dir": None if data_dir is None else str(data_dir),
+        "family": "gan",
+        "model": model,
+        "data": data,
+        "data_dir": None if data_dir is None else str(data_dir),
         "latent": whole("--latent", default(latent, row["latent"])),
-        **({"channels": whole("--channels", default(channels, row["channels"]))} if convolutional
-           else {"hidden": sizes("--hidden", default(hidden, row["hidden"]))}),
+        **(
+            {"channels": whole("--channels", default(channels, row["channels"]))}
+            if convolutional
+            else {"hidden": sizes("--hidden", default(hidden, row["hidden"]))}
+        ),
         "epochs": whole("--epochs", default(epochs, row["epochs"])),
         "batch_size": whole("--batch-size", default(batch_size, row["batch_size"])),
-        "lr": positive("--lr", default(lr, row["lr"])), "betas": list(row["betas"]),
+        "lr": positive("--lr", default(lr, row["lr"])),
+        "betas": list(row["betas"]),
         "lr_decay": decay_factor(default(lr_decay, row["lr_decay"])),
-        "d_steps": whole("--d-steps", default(d_steps, row["d_steps"])), "loss": loss,
-        "label_smoothing": fraction("--label-smoothing", label_smoothing), "seed": whole("--seed", seed, 0),
+        "d_steps": whole("--d-steps", default(d_steps, row["d_steps"])),
+        "loss": loss,
+        "label_smoothing": fraction("--label-smoothing", label_smoothing),
+        "seed": whole("--seed", seed, 0),
         "out": str(default(out, f"runs/gan-{model}-{data}")),
     }
     if "penalty_weight" in row:
@@ -139,7 +166,8 @@ class GANExperiment:
                 self.G = MLPGenerator(latent, shape, config["hidden"], output="tanh", num_classes=classes)
                 self.D = MLPDiscriminator(shape, config["hidden"][::-1], num_classes=classes)
             self.classifier, self.classifier_accuracy = metrics.cached_classifier(
-                config["data"], self.train_unit, self.train_y, self.test_unit, self.test_y, root=config["data_dir"])
+                config["data"], self.train_unit, self.train_y, self.test_unit, self.test_y, root=config["data_dir"]
+            )
         betas = tuple(config["betas"])
         self.g_opt = optim.Adam(self.G.parameters(), lr=config["lr"], betas=betas)
         self.d_opt = optim.Adam(self.D.parameters(), lr=config["lr"], betas=betas)
@@ -157,8 +185,9 @@ class GANExperiment:
         if self.toy:
             n = self.config["batch_size"]
             return [(self.mixture.sample(n, self.rng)[0], None) for _ in range(TOY_STEPS_PER_EPOCH)]
-        return DataLoader(self.train_x, self.train_y, batch_size=self.config["batch_size"], shuffle=True, drop_last=True,
-                          generator=self.rng)
+        return DataLoader(
+            self.train_x, self.train_y, batch_size=self.config["batch_size"], shuffle=True, drop_last=True, generator=self.rng
+        )
 
     def noise(self, n: int) -> Tensor:
         return Tensor(self.rng.numpy.standard_normal((n, self.config["latent"])).astype(np.float32))
@@ -169,7 +198,9 @@ class GANExperiment:
         x, y = batch
         labels = y if self.conditional else None
         if self.wgan:
-            reported = critic_step(self.G, self.D, self.d_opt, Tensor(x), self.noise(len(x)), labels, self.config["penalty_weight"], self.rng)
+            reported = critic_step(
+                self.G, self.D, self.d_opt, Tensor(x), self.noise(len(x)), labels, self.config["penalty_weight"], self.rng
+            )
         else:
             reported = discriminator_step(self.G, self.D, self.d_opt, Tensor(x), self.noise(len(x)), labels, self.config["label_smoothing"])
         self.steps += 1
@@ -222,7 +253,9 @@ class GANExperiment:
                 f"{self.name}, epoch {epoch + 1}: the discriminator's loss fell to {history[-1]['train_d_loss']:.3g}: it tells "
                 f"real from fake almost perfectly, and the generator's gradients fade. Try one-sided label smoothing "
                 f"(--label-smoothing 0.1), a lower learning rate, or the non-saturating generator loss if you chose minimax.",
-                RuntimeWarning, stacklevel=2)
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
     # --- pictures ---
 
@@ -240,8 +273,13 @@ class GANExperiment:
         paths = [out / "frames" / f"epoch_{epoch + 1:03d}.png" for epoch in range(len(self.frames))]
         for epoch in range(self._frames_written, len(self.frames)):
             if self.toy:
-                fig = plots.scatter_2d(self.mixture.sample(1000, Generator(0))[0], self.frames[epoch], self.mixture.centers,
-                                       title=f"epoch {epoch + 1}", limits=5.0 if self.config["data"] == "grid25" else 3.0)
+                fig = plots.scatter_2d(
+                    self.mixture.sample(1000, Generator(0))[0],
+                    self.frames[epoch],
+                    self.mixture.centers,
+                    title=f"epoch {epoch + 1}",
+                    limits=5.0 if self.config["data"] == "grid25" else 3.0,
+                )
             else:
                 fig = plots.image_grid(self.frames[epoch] / 255.0, columns=10, title=f"fixed noise, epoch {epoch + 1}")
             plots.save(fig, paths[epoch])
@@ -253,8 +291,15 @@ class GANExperiment:
         frames = self.write_frames(out)
         written = [
             plots.save(plots.curves(history, ["train_d_loss", "train_g_loss"], "losses per epoch", "loss"), out / "losses.png"),
-            plots.save(plots.curves(history, ["train_d_real", "train_d_fake"], "the discriminator's outputs" if not self.wgan else "the critic's scores",
-                                    "mean D(x), D(G(z))" if not self.wgan else "mean f(x), f(G(z))"), out / "d_outputs.png"),
+            plots.save(
+                plots.curves(
+                    history,
+                    ["train_d_real", "train_d_fake"],
+                    "the discriminator's outputs" if not self.wgan else "the critic's scores",
+                    "mean D(x), D(G(z))" if not self.wgan else "mean f(x), f(G(z))",
+                ),
+                out / "d_outputs.png",
+            ),
         ]
         if frames:
             written.append(save_gif(frames, out / "training.gif"))
@@ -266,7 +311,9 @@ class GANExperiment:
             return written
         title = "samples, one class per row" if self.conditional else "samples"
         written.append(plots.save(plots.image_grid(self.generate(100, self.fixed_labels), columns=10, title=title), out / "samples.png"))
-        written.append(plots.save(plots.image_grid(self.interpolation(), columns=10, title="a straight line in z"), out / "interpolation.png"))
+        written.append(
+            plots.save(plots.image_grid(self.interpolation(), columns=10, title="a straight line in z"), out / "interpolation.png")
+        )
         return written
 
     def interpolation(self, steps: int = 10) -> np.ndarray:
@@ -278,9 +325,17 @@ class GANExperiment:
     # --- checkpoints ---
 
     def state_dict(self) -> dict:
-        return {"G": self.G.state_dict(), "D": self.D.state_dict(), "g_opt": self.g_opt.state_dict(), "d_opt": self.d_opt.state_dict(),
-                "schedules": [s.state_dict() for s in self.schedules], "rng": self.rng.state_dict(),
-                "default_generator": default_generator.state_dict(), "steps": self.steps, "frames": self.frames}
+        return {
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "g_opt": self.g_opt.state_dict(),
+            "d_opt": self.d_opt.state_dict(),
+            "schedules": [s.state_dict() for s in self.schedules],
+            "rng": self.rng.state_dict(),
+            "default_generator": default_generator.state_dict(),
+            "steps": self.steps,
+            "frames": self.frames,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.G.load_state_dict(state["G"])

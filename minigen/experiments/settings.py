@@ -71,5 +71,7 @@ def batch_fits(batch_size: int, available: int, what: str, whole_batches_only: b
     if available == 0:
         raise SettingError(f"the {what} set is empty: nothing to train on")
     if whole_batches_only and batch_size > available:
-        raise SettingError(f"--batch-size {batch_size} is larger than the {available:,} {what} images, so an epoch would "
-                           f"have no step (only whole batches are used); try --batch-size {min(64, available)}")
+        raise SettingError(
+            f"--batch-size {batch_size} is larger than the {available:,} {what} images, so an epoch would "
+            f"have no step (only whole batches are used); try --batch-size {min(64, available)}"
+        )

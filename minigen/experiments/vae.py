@@ -31,9 +31,21 @@ DEFAULTS = {
 }
 
 
-def make_config(model: str = "mlp", data: str = "digits", data_dir=None, latent=None, hidden=None, epochs=None,
-                batch_size=None, lr: float = 1e-3, beta: float = 1.0, warmup_epochs: int = 0, likelihood: str = "bernoulli",
-                seed: int = 0, out=None) -> dict:
+def make_config(
+    model: str = "mlp",
+    data: str = "digits",
+    data_dir=None,
+    latent=None,
+    hidden=None,
+    epochs=None,
+    batch_size=None,
+    lr: float = 1e-3,
+    beta: float = 1.0,
+    warmup_epochs: int = 0,
+    likelihood: str = "bernoulli",
+    seed: int = 0,
+    out=None,
+) -> dict:
     """The run's settings, checked, with the data set's defaults filled in where a setting is
     None (plain values: saved in checkpoints), `out` defaulting to runs/vae-<model>-<data>. A
     setting out of range raises SettingError."""
@@ -42,21 +54,25 @@ def make_config(model: str = "mlp", data: str = "digits", data_dir=None, latent=
     one_of("--likelihood", likelihood, ("bernoulli", "gaussian"))
     defaults = DEFAULTS["digits" if data == "digits" else "mnist"]
     return {
-        "family": "vae", "model": model, "data": data, "data_dir": None if data_dir is None else str(data_dir),
+        "family": "vae",
+        "model": model,
+        "data": data,
+        "data_dir": None if data_dir is None else str(data_dir),
         "latent": whole("--latent", default(latent, defaults["latent"])),
         "hidden": sizes("--hidden", default(hidden, defaults["hidden"][model])),
         "epochs": whole("--epochs", default(epochs, defaults["epochs"])),
         "batch_size": whole("--batch-size", default(batch_size, defaults["batch_size"])),
-        "lr": positive("--lr", lr), "beta": nonnegative("--beta", beta), "warmup_epochs": whole("--warmup-epochs", warmup_epochs, 0),
-        "likelihood": likelihood, "seed": whole("--seed", seed, 0),
+        "lr": positive("--lr", lr),
+        "beta": nonnegative("--beta", beta),
+        "warmup_epochs": whole("--warmup-epochs", warmup_epochs, 0),
+        "likelihood": likelihood,
+        "seed": whole("--seed", seed, 0),
         "out": str(default(out, f"runs/vae-{model}-{data}")),
     }
 
 
 class VAEExperiment:
-    divergence_hint = (
-        "Try a lower learning rate (--lr), a KL warm-up (--warmup-epochs), or the Bernoulli likelihood for images in [0, 1]."
-    )
+    divergence_hint = "Try a lower learning rate (--lr), a KL warm-up (--warmup-epochs), or the Bernoulli likelihood for images in [0, 1]."
 
     def __init__(self, config: dict):
         self.config = config
@@ -124,8 +140,17 @@ class VAEExperiment:
         samples = model.sample(100, sample_labels, generator=Generator(self.config["seed"] + 4))
         title = "samples, one class per row" if self.conditional else "samples from p(z), decoded"
         written.append(plots.save(plots.image_grid(samples, columns=10, title=title), out / "samples.png"))
-        written.append(plots.save(plots.curves(history, ["train_elbo", "test_elbo"], "ELBO per epoch", "nats per image (higher is better)"), out / "elbo.png"))
-        written.append(plots.save(plots.curves(history, ["test_reconstruction", "test_kl"], "the two terms of the test ELBO", "nats per image"), out / "elbo_terms.png"))
+        written.append(
+            plots.save(
+                plots.curves(history, ["train_elbo", "test_elbo"], "ELBO per epoch", "nats per image (higher is better)"), out / "elbo.png"
+            )
+        )
+        written.append(
+            plots.save(
+                plots.curves(history, ["test_reconstruction", "test_kl"], "the two terms of the test ELBO", "nats per image"),
+                out / "elbo_terms.png",
+            )
+        )
         a, b = firsts[0], firsts[min(1, len(firsts) - 1)]
         written.append(plots.save(self.interpolation(a, b), out / "interpolation.png"))
         with no_grad():
@@ -146,14 +171,18 @@ class VAEExperiment:
         labels = np.full(steps, self.test_y[a]) if self.conditional else None
         images = self.model.mean_image(self.model.decode(Tensor(codes), labels))
         ends = np.concatenate([self.test_gray[[a]], images, self.test_gray[[b]]])
-        return plots.image_grid(ends, columns=steps + 2, title=f"from a test {self.test_y[a]} to a test {self.test_y[b]} through the latent space")
+        return plots.image_grid(
+            ends, columns=steps + 2, title=f"from a test {self.test_y[a]} to a test {self.test_y[b]} through the latent space"
+        )
 
     # --- checkpoints ---
 
     def state_dict(self) -> dict:
         return {
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "rng": self.rng.state_dict(), "default_generator": default_generator.state_dict(),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": self.rng.state_dict(),
+            "default_generator": default_generator.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -177,5 +206,3 @@ class VAEExperiment:
 def active_units(means: np.ndarray, threshold: float = 0.01) -> int:
     r"""Latent dimensions the encoder uses: $\mathrm{Var}_x\, \mathbb E_{q(z|x)}[z_u] > 0.01$ (Burda et al., 2016)."""
     return int((np.var(means, axis=0) > threshold).sum())
-
-

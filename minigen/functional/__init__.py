@@ -41,6 +41,7 @@ from .losses import (
     mse_loss,
 )
 
+# fmt: off
 __all__ = [
     "activations", "layers", "losses",  # the modules
     "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax",
@@ -50,3 +51,4 @@ __all__ = [
     "matmul", "maximum", "minimum", "concatenate", "stack", "pad", "where",
     "pair_of_ints",  # the layers' (height, width) argument check, shared with minigen.nn
 ]
+# fmt: on

@@ -52,7 +52,10 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be (out_features, in_features), got shape {weight.shape}")
     if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features, but weight {weight.shape} expects {weight.shape[1]}")
+        raise ValueError(
+            f"linear: input of shape {x.shape} has {x.shape[-1] if x.ndim else 0} features, "
+            f"but weight {weight.shape} expects {weight.shape[1]}"
+        )
     _check_bias("linear", bias, weight.shape[0])
     _check_dtypes("linear", x, weight, bias)
     return Linear.apply(*_present(x, weight, bias))
@@ -163,7 +166,11 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
     op = "conv2d"
     _check_image(op, x)
     _check_image(op, weight, "weight (out, in, kh, kw)")
-    stride, padding, dilation = pair_of_ints(stride, "stride", op, 1), pair_of_ints(padding, "padding", op, 0), pair_of_ints(dilation, "dilation", op, 1)
+    stride, padding, dilation = (
+        pair_of_ints(stride, "stride", op, 1),
+        pair_of_ints(padding, "padding", op, 0),
+        pair_of_ints(dilation, "dilation", op, 1),
+    )
     if x.shape[1] != weight.shape[1]:
         raise ValueError(f"{op}: input {x.shape} has {x.shape[1]} channels, but weight {weight.shape} expects {weight.shape[1]}")
     _check_bias(op, bias, weight.shape[0])
@@ -182,7 +189,11 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
     op = "conv_transpose2d"
     _check_image(op, x)
     _check_image(op, weight, "weight (in, out, kh, kw)")
-    stride, padding, dilation = pair_of_ints(stride, "stride", op, 1), pair_of_ints(padding, "padding", op, 0), pair_of_ints(dilation, "dilation", op, 1)
+    stride, padding, dilation = (
+        pair_of_ints(stride, "stride", op, 1),
+        pair_of_ints(padding, "padding", op, 0),
+        pair_of_ints(dilation, "dilation", op, 1),
+    )
     output_padding = pair_of_ints(output_padding, "output_padding", op, 0)
     if x.shape[1] != weight.shape[0]:
         raise ValueError(f"{op}: input {x.shape} has {x.shape[1]} channels, but weight {weight.shape} expects {weight.shape[0]}")
@@ -196,7 +207,10 @@ def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stri
         for a in (0, 1)
     )
     if min(out_hw) < 1:
-        raise ValueError(f"{op}: the output would be {out_hw[0]}x{out_hw[1]}: padding {padding} removes more than the {x.shape[2]}x{x.shape[3]} input spreads to")
+        raise ValueError(
+            f"{op}: the output would be {out_hw[0]}x{out_hw[1]}: padding {padding} removes more than "
+            f"the {x.shape[2]}x{x.shape[3]} input spreads to"
+        )
     return ConvTranspose2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw)
 
 
@@ -317,7 +331,9 @@ class BatchNorm(Function):
         else:
             x_hat, inv_std = Tensor._make(ctx.x_hat, None), Tensor._make(ctx.inv_std, None)
         grad_x_hat = grad * weight.reshape(ctx.shape)
-        grad_x = inv_std * (grad_x_hat - grad_x_hat.mean(axis=axes, keepdims=True) - x_hat * (grad_x_hat * x_hat).mean(axis=axes, keepdims=True))
+        grad_x = inv_std * (
+            grad_x_hat - grad_x_hat.mean(axis=axes, keepdims=True) - x_hat * (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
+        )
         return grad_x, (grad * x_hat).sum(axis=axes), grad.sum(axis=axes)
 
 
@@ -329,8 +345,13 @@ def batch_norm_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, (centred * centred).mean(axis=axes, keepdims=True)
 
 
-def batch_norm(x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5,
-               statistics: tuple[np.ndarray, np.ndarray] | None = None) -> Tensor:
+def batch_norm(
+    x: Tensor,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    eps: float = 1e-5,
+    statistics: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Tensor:
     """Normalise x (N, C, ...) per channel with its batch statistics (training-mode batch norm),
     then scale by `weight` and shift by `bias` (each (C,), or None for 1 and 0). `statistics`
     passes the (mean, variance) from `batch_norm_statistics(x.data)` when the caller needs them too."""

@@ -22,8 +22,12 @@ from ..engine.tensor import Tensor
 from .activations import log_softmax, softplus
 
 __all__ = [
-    "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "cross_entropy",
-    "gaussian_nll_loss", "kl_standard_normal",
+    "binary_cross_entropy_with_logits",
+    "binary_cross_entropy",
+    "mse_loss",
+    "cross_entropy",
+    "gaussian_nll_loss",
+    "kl_standard_normal",
 ]
 
 

@@ -38,8 +38,11 @@ class _SayWhenCompiling(event.Listener):
         function = getattr(ev.data.get("dispatcher"), "py_func", None)
         if not self.said and getattr(function, "__module__", "").startswith("minigen."):
             type(self).said = True
-            print("minigen: compiling the Numba kernels (once per machine; later runs load them from the cache, "
-                  "the first one takes up to about 20 s) ...", flush=True)
+            print(
+                "minigen: compiling the Numba kernels (once per machine; later runs load them from the cache, "
+                "the first one takes up to about 20 s) ...",
+                flush=True,
+            )
 
     def on_end(self, ev):
         pass

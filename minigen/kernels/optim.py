@@ -50,8 +50,9 @@ PARALLEL_FROM = 1 << 16
 def adam_update(theta, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step) -> bool:
     """One Adam step in place; returns False if any gradient was not finite."""
     if theta.size < PARALLEL_FROM:
-        return adam_update_reference(theta, grad, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps,
-                                     weight_decay=weight_decay, decoupled=decoupled, step=step)
+        return adam_update_reference(
+            theta, grad, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled, step=step
+        )
     flat = [a.reshape(-1) for a in (theta, np.ascontiguousarray(grad), m, v)]
     if any(not np.shares_memory(f, a) for f, a in zip(flat[:1] + flat[2:], (theta, m, v))):
         raise ValueError("adam_update: theta, m and v must be contiguous arrays (they are updated in place)")

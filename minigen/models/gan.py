@@ -65,8 +65,9 @@ def generator_loss(fake_logits: Tensor, kind: str = "non-saturating") -> Tensor:
     raise ValueError(f"generator_loss: kind must be 'non-saturating' or 'minimax', got {kind!r}")
 
 
-def gradient_penalty(critic, real: Tensor, fake: Tensor, labels=None, weight: float = 10.0,
-                     generator: Generator | None = None, eps=None) -> Tensor:
+def gradient_penalty(
+    critic, real: Tensor, fake: Tensor, labels=None, weight: float = 10.0, generator: Generator | None = None, eps=None
+) -> Tensor:
     r"""$\lambda\, \mathbb E_{\hat x}[(\|\nabla_{\hat x} f(\hat x)\|_2 - 1)^2]$ with $\hat x = \epsilon x + (1 - \epsilon) \tilde x$,
     one $\epsilon \sim U[0, 1]$ per example (Gulrajani et al., 2017); `eps` fixes them."""
     real = real if isinstance(real, Tensor) else Tensor(real)
@@ -122,8 +123,9 @@ def generator_step(G, D, optimizer, z: Tensor, labels=None, kind: str = "non-sat
     return {"g_loss": loss.item()}
 
 
-def critic_step(G, D, optimizer, real: Tensor, z: Tensor, labels=None, penalty_weight: float = 10.0,
-                generator: Generator | None = None) -> dict:
+def critic_step(
+    G, D, optimizer, real: Tensor, z: Tensor, labels=None, penalty_weight: float = 10.0, generator: Generator | None = None
+) -> dict:
     """One step of the WGAN-GP critic (D here, with no sigmoid): `critic_loss` on a batch of real
     samples and of G(z), the gradient penalty drawn with `generator`. Returns the loss and the
     critic's mean score on real and on generated samples."""
@@ -206,11 +208,18 @@ class DCGANGenerator(nn.Module):
         if h != w or h % 4:
             raise ValueError(f"DCGANGenerator: images must be square with a side divisible by 4, got {image_shape}")
         self.latent, side = latent, h // 4
-        self.project = nn.Sequential(nn.Linear(latent, 2 * channels * side * side, bias=False), nn.Unflatten(1, (2 * channels, side, side)),
-                                     nn.BatchNorm2d(2 * channels), nn.ReLU())
+        self.project = nn.Sequential(
+            nn.Linear(latent, 2 * channels * side * side, bias=False),
+            nn.Unflatten(1, (2 * channels, side, side)),
+            nn.BatchNorm2d(2 * channels),
+            nn.ReLU(),
+        )
         self.upsample = nn.Sequential(
-            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(),
-            nn.ConvTranspose2d(channels, c, 4, stride=2, padding=1), nn.Tanh(),
+            nn.ConvTranspose2d(2 * channels, channels, 4, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(),
+            nn.ConvTranspose2d(channels, c, 4, stride=2, padding=1),
+            nn.Tanh(),
         )
 
     def forward(self, z: Tensor, labels=None) -> Tensor:
@@ -227,8 +236,11 @@ class DCGANDiscriminator(nn.Module):
         c, h, w = image_shape
         norm = [nn.BatchNorm2d(2 * channels)] if batch_norm else []
         self.features = nn.Sequential(
-            nn.Conv2d(c, channels, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1, bias=not batch_norm), *norm, nn.LeakyReLU(0.2),
+            nn.Conv2d(c, channels, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, 2 * channels, 4, stride=2, padding=1, bias=not batch_norm),
+            *norm,
+            nn.LeakyReLU(0.2),
             nn.Flatten(),
         )
         self.score = nn.Linear(2 * channels * (h // 4) * (w // 4), 1)

@@ -86,8 +86,15 @@ class VAE(nn.Module):
     500 hidden units); `minigen.experiments.vae` picks smaller ones for the 8x8 digits.
     """
 
-    def __init__(self, x_shape=(1, 28, 28), hidden=(400,), latent: int = 20, likelihood: str = "bernoulli",
-                 gaussian_variance="learned", num_classes: int = 0):
+    def __init__(
+        self,
+        x_shape=(1, 28, 28),
+        hidden=(400,),
+        latent: int = 20,
+        likelihood: str = "bernoulli",
+        gaussian_variance="learned",
+        num_classes: int = 0,
+    ):
         super().__init__()
         if likelihood not in ("bernoulli", "gaussian"):
             raise ValueError(f"VAE: likelihood must be 'bernoulli' or 'gaussian', got {likelihood!r}")
@@ -219,8 +226,15 @@ class ConvVAE(VAE):
     decoder mirrors it. `hidden` gives the channel counts, e.g. (32, 64).
     """
 
-    def __init__(self, x_shape=(1, 28, 28), hidden=(32, 64), latent: int = 20, likelihood: str = "bernoulli",
-                 gaussian_variance="learned", num_classes: int = 0):
+    def __init__(
+        self,
+        x_shape=(1, 28, 28),
+        hidden=(32, 64),
+        latent: int = 20,
+        likelihood: str = "bernoulli",
+        gaussian_variance="learned",
+        num_classes: int = 0,
+    ):
         if x_shape[1] % 4 or x_shape[2] % 4:
             raise ValueError(f"ConvVAE: image height and width must be multiples of 4 (two halvings), got {x_shape}")
         super().__init__(x_shape, hidden, latent, likelihood, gaussian_variance, num_classes)
@@ -232,15 +246,21 @@ class ConvVAE(VAE):
         c1, c2 = hidden
         small = (c2, h // 4, w // 4)
         self.encoder = nn.Sequential(
-            nn.Conv2d(c, c1, 4, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(c1, c2, 4, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+            nn.Conv2d(c, c1, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(c1, c2, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
         )
         self.encoder_activation = nn.Sequential()
         self.to_mu = nn.Linear(math.prod(small) + self.num_classes, self.latent)
         self.to_logvar = nn.Linear(math.prod(small) + self.num_classes, self.latent)
         self.decoder = nn.Sequential(
-            nn.Linear(self.latent + self.num_classes, math.prod(small)), nn.ReLU(), nn.Unflatten(1, small),
-            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),
+            nn.Linear(self.latent + self.num_classes, math.prod(small)),
+            nn.ReLU(),
+            nn.Unflatten(1, small),
+            nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1),
+            nn.ReLU(),
             nn.ConvTranspose2d(c1, c, 4, stride=2, padding=1),
         )
 
@@ -253,6 +273,13 @@ class ConditionalVAE(VAE):
     """A VAE told the class: the one-hot label is appended to the encoder's input and to z
     (Sohn et al., 2015), so the decoder can draw a chosen digit: `sample(n, y=labels)`."""
 
-    def __init__(self, x_shape=(1, 28, 28), hidden=(400,), latent: int = 20, likelihood: str = "bernoulli",
-                 gaussian_variance="learned", num_classes: int = 10):
+    def __init__(
+        self,
+        x_shape=(1, 28, 28),
+        hidden=(400,),
+        latent: int = 20,
+        likelihood: str = "bernoulli",
+        gaussian_variance="learned",
+        num_classes: int = 10,
+    ):
         super().__init__(x_shape, hidden, latent, likelihood, gaussian_variance, num_classes)

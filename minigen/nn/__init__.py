@@ -23,9 +23,11 @@ from .layers import (
 )
 from .module import Module, Parameter, eval_mode
 
+# fmt: off
 __all__ = [
     "module", "layers",  # the modules
     "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
     "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "Unflatten",
     "eval_mode", "functional", "init",
 ]
+# fmt: on

@@ -53,12 +53,28 @@ class Linear(Module):
 class Conv2d(Module):
     """2-D convolution; weight (out_channels, in_channels, kh, kw), PyTorch's default initialisation."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
-                 bias: bool = True, dtype=DEFAULT_DTYPE, generator: Generator | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        dilation=1,
+        bias: bool = True,
+        dtype=DEFAULT_DTYPE,
+        generator: Generator | None = None,
+    ):
         super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, F.pair_of_ints(kernel_size, "kernel_size", type(self).__name__, 1)
-        self.stride, self.padding, self.dilation = (F.pair_of_ints(v, name, type(self).__name__, least) for v, name, least in
-                                                   ((stride, "stride", 1), (padding, "padding", 0), (dilation, "dilation", 1)))
+        self.in_channels, self.out_channels, self.kernel_size = (
+            in_channels,
+            out_channels,
+            F.pair_of_ints(kernel_size, "kernel_size", type(self).__name__, 1),
+        )
+        self.stride, self.padding, self.dilation = (
+            F.pair_of_ints(v, name, type(self).__name__, least)
+            for v, name, least in ((stride, "stride", 1), (padding, "padding", 0), (dilation, "dilation", 1))
+        )
         self.weight = _empty(out_channels, in_channels, *self.kernel_size, dtype=dtype)
         self.register_parameter("bias", _empty(out_channels, dtype=dtype) if bias else None)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
@@ -69,21 +85,45 @@ class Conv2d(Module):
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}" + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
-                + ("" if self.bias is not None else ", bias=False"))
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}"
+            + (f", dilation={self.dilation}" if self.dilation != (1, 1) else "")
+            + ("" if self.bias is not None else ", bias=False")
+        )
 
 
 class ConvTranspose2d(Module):
     """Transposed 2-D convolution; weight (in_channels, out_channels, kh, kw), as in PyTorch."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, output_padding=0,
-                 bias: bool = True, dilation=1, dtype=DEFAULT_DTYPE, generator: Generator | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size,
+        stride=1,
+        padding=0,
+        output_padding=0,
+        bias: bool = True,
+        dilation=1,
+        dtype=DEFAULT_DTYPE,
+        generator: Generator | None = None,
+    ):
         super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, F.pair_of_ints(kernel_size, "kernel_size", type(self).__name__, 1)
+        self.in_channels, self.out_channels, self.kernel_size = (
+            in_channels,
+            out_channels,
+            F.pair_of_ints(kernel_size, "kernel_size", type(self).__name__, 1),
+        )
         self.stride, self.padding, self.output_padding, self.dilation = (
             F.pair_of_ints(v, name, type(self).__name__, least)
-            for v, name, least in ((stride, "stride", 1), (padding, "padding", 0), (output_padding, "output_padding", 0), (dilation, "dilation", 1)))
+            for v, name, least in (
+                (stride, "stride", 1),
+                (padding, "padding", 0),
+                (output_padding, "output_padding", 0),
+                (dilation, "dilation", 1),
+            )
+        )
         self.weight = _empty(in_channels, out_channels, *self.kernel_size, dtype=dtype)
         self.register_parameter("bias", _empty(out_channels, dtype=dtype) if bias else None)
         init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
@@ -94,9 +134,12 @@ class ConvTranspose2d(Module):
         return F.conv_transpose2d(x, self.weight, self.bias, self.stride, self.padding, self.output_padding, self.dilation)
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}" + (f", output_padding={self.output_padding}" if self.output_padding != (0, 0) else "")
-                + ("" if self.bias is not None else ", bias=False"))
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}"
+            + (f", output_padding={self.output_padding}" if self.output_padding != (0, 0) else "")
+            + ("" if self.bias is not None else ", bias=False")
+        )
 
 
 class _BatchNorm(Module):
@@ -113,8 +156,15 @@ class _BatchNorm(Module):
 
     expected_dims: tuple[int, ...] = ()
 
-    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1, affine: bool = True,
-                 track_running_stats: bool = True, dtype=DEFAULT_DTYPE):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+        dtype=DEFAULT_DTYPE,
+    ):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
@@ -128,13 +178,17 @@ class _BatchNorm(Module):
     def forward(self, x: Tensor) -> Tensor:
         name = type(self).__name__
         if x.ndim not in self.expected_dims or x.shape[1] != self.num_features:
-            raise ValueError(f"{name}({self.num_features}): expected input of {' or '.join(f'{d}' for d in self.expected_dims)} "
-                             f"dimensions with {self.num_features} channels in axis 1, got shape {x.shape}")
+            raise ValueError(
+                f"{name}({self.num_features}): expected input of {' or '.join(f'{d}' for d in self.expected_dims)} "
+                f"dimensions with {self.num_features} channels in axis 1, got shape {x.shape}"
+            )
         shape = (1, self.num_features) + (1,) * (x.ndim - 2)
         if self.training or not self.track_running_stats:
             count = x.size // self.num_features
             if self.training and count < 2:
-                raise ValueError(f"{name}: training needs more than one value per channel to estimate a variance, got input of shape {x.shape}")
+                raise ValueError(
+                    f"{name}: training needs more than one value per channel to estimate a variance, got input of shape {x.shape}"
+                )
             mean, var = F.batch_norm_statistics(x.data)
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean.reshape(-1), var.reshape(-1) * count / (count - 1))
@@ -265,7 +319,10 @@ class Unflatten(Module):
     def forward(self, x: Tensor) -> Tensor:
         dim = self.dim % x.ndim
         if math.prod(self.unflattened_size) != x.shape[dim]:
-            raise ValueError(f"Unflatten: axis {self.dim} of shape {x.shape} has {x.shape[dim]} elements, not {math.prod(self.unflattened_size)} = {self.unflattened_size}")
+            raise ValueError(
+                f"Unflatten: axis {self.dim} of shape {x.shape} has {x.shape[dim]} elements, "
+                f"not {math.prod(self.unflattened_size)} = {self.unflattened_size}"
+            )
         return x.reshape(x.shape[:dim] + self.unflattened_size + x.shape[dim + 1 :])
 
     def extra_repr(self) -> str:
