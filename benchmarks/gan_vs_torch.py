@@ -11,6 +11,7 @@ depend on what the pixels show). Medians over the timed steps, PyTorch with 2 th
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -128,13 +129,16 @@ def median_ms(step, steps: int) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both libraries (default: every core)")
     args = parser.parse_args()
+    mg.set_num_threads(args.threads)  # Numba's loops and NumPy's BLAS
     try:
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
+    print(f"threads: {args.threads} (minigen: Numba and BLAS; PyTorch: torch.set_num_threads)")
     print(f"ms per training step (one D step + one G step), batch {BATCH}, medians of {args.steps} steps")
     print(f"{'model':<26} {'minigen':>9} {'PyTorch':>9} {'minigen/PyTorch':>16}")
     for kind, latent in (("dcgan", 100), ("mlp", 32)):

@@ -173,13 +173,16 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--no-twin", action="store_true", help="skip the NumPy twins (slow)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both libraries (default: every core)")
     args = parser.parse_args()
+    mg.set_num_threads(args.threads)  # Numba's loops and NumPy's BLAS
     try:
         import torch
 
-        torch.set_num_threads(os.cpu_count() or 1)
+        torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
+    print(f"threads: {args.threads} (minigen: Numba and BLAS; PyTorch: torch.set_num_threads)")
     peak = gemm_peak_gflops()
     print(f"NumPy BLAS: {blas_description()}")
     print(f"GEMM peak (2048^3 float32 matmul, NumPy): {peak:.0f} GFLOP/s; batch {BATCH}, float32, medians of >= {args.repeats} runs")

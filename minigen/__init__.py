@@ -32,6 +32,7 @@ from .engine import (
     transpose,
     where,
 )
+from .kernels._numba import get_num_threads, set_num_threads
 from .notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .random import Generator, manual_seed, rand, randn
 from .serialization import load, save
@@ -74,8 +75,8 @@ __all__ = [
     "Function", "GradcheckError", "Tensor", "broadcast_to", "cat", "clip", "concatenate", "enable_grad", "grad", "gradcheck",
     "gradgradcheck", "is_grad_enabled", "matmul", "maximum", "minimum", "no_grad", "ones", "pad", "reshape", "stack",
     "tensor", "transpose", "where", "zeros",
-    # randomness and checkpoints
-    "Generator", "load", "load_run", "manual_seed", "rand", "randn", "save",
+    # randomness, threads and checkpoints
+    "Generator", "get_num_threads", "load", "load_run", "manual_seed", "rand", "randn", "save", "set_num_threads",
     # the modules, bottom up (listed so that `pdoc minigen` documents every one)
     "engine", "kernels", "functional", "nn", "optim", "data", "models", "experiments", "train", "metrics", "exercises",
     "plots", "viz", "random", "serialization", "notebook", "demo", "cli",

@@ -12,6 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import minigen as mg
+from minigen import functional as F
 from minigen.kernels import conv as K
 from minigen.kernels import dense as D
 from minigen.kernels import pool as P
@@ -107,13 +109,36 @@ def test_chunking_through_the_batch_changes_nothing(monkeypatch):
         K.conv2d_weight_grad(x, y, (3, 3), *geometry),
     ]
     monkeypatch.setattr(K, "CHUNK_BYTES", 1)  # one image per chunk
+    kept = K.columns(x, (3, 3), *geometry, out_hw)
+    assert len(kept) == 5
     chunked = [
         K.conv2d(x, w, None, *geometry, out_hw),
         K.conv_transpose2d(y, w, None, *geometry, (9, 9)),
         K.conv2d_weight_grad(x, y, (3, 3), *geometry),
     ]
+    from_kept = [K.conv2d(x, w, None, *geometry, out_hw, kept), K.conv2d_weight_grad(x, y, (3, 3), *geometry, kept)]
     for a, b in zip(whole, chunked):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    for a, b in zip([whole[0], whole[2]], from_kept):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(np.concatenate(kept, axis=1), K.im2col(x, (3, 3), *geometry, out_hw))
+
+
+def test_a_convolution_keeps_its_columns_for_the_weight_gradient_until_the_backward():
+    """One im2col per layer fewer: the forward keeps the column matrices when W requires grad and
+    they fit KEEP_COLUMNS_BYTES, the weight gradient reads them, and the backward drops them."""
+    rng = np.random.default_rng(1)
+    x = mg.Tensor(rng.standard_normal((4, 3, 8, 8)), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((5, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1)
+    assert y._ctx.kept is not None and sum(c.nbytes for c in y._ctx.kept) == 4 * 27 * 64 * 8
+    (y * y).sum().backward()
+    assert y._ctx.kept is None  # released with the graph
+    np.testing.assert_allclose(w.grad.data, K.conv2d_weight_grad_reference(x.data, 2 * y.data, (3, 3), (1, 1), (1, 1), (1, 1)), rtol=1e-10)
+    with mg.no_grad():
+        assert F.conv2d(x, w, padding=1)._ctx is None
+    w.requires_grad = False
+    assert F.conv2d(x, w, padding=1)._ctx.kept is None  # no weight gradient to keep them for
 
 
 @st.composite
@@ -238,3 +263,22 @@ def test_adam_kernel_equals_its_twin(weight_decay, decoupled, dtype):
         np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance)
     fast[1][7] = np.nan
     assert not O.adam_update(*fast, step=4, **settings)
+
+
+def test_one_thread_budget_for_numba_and_blas():
+    from threadpoolctl import threadpool_info
+
+    before = mg.get_num_threads()
+    try:
+        mg.set_num_threads(1)
+        assert mg.get_num_threads() == 1
+        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {1}
+        x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
+        w = np.random.default_rng(1).standard_normal((4, 3, 3, 3))
+        np.testing.assert_allclose(
+            K.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), (6, 6)), K.conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), (6, 6))
+        )
+    finally:
+        mg.set_num_threads(before)
+    with pytest.raises(ValueError, match=r"set_num_threads: n must be a positive int, got 0"):
+        mg.set_num_threads(0)

@@ -96,6 +96,11 @@ class Function:
                     return out
         return Tensor._make(data, None)  # a constant: nothing to backpropagate into
 
+    def release(self) -> None:
+        """Mark this node as gone through by a backward without retain_graph, which refuses to
+        go through it again; an operation that keeps arrays for its backward drops them here."""
+        self.released = True
+
     def check_unchanged(self) -> None:
         """Refuse to run backward through this node twice, or on inputs changed in place."""
         if self.released:

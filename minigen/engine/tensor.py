@@ -355,7 +355,7 @@ def _release(order: Iterable[Tensor]) -> None:
     """Mark the graph's nodes as gone through (PyTorch frees their saved tensors here)."""
     for node in order:
         if node._ctx is not None:
-            node._ctx.released = True
+            node._ctx.release()
 
 
 def _backpropagate(order: list[Tensor], grads: dict[int, Tensor], create_graph: bool, keep: set[int]) -> dict[int, Tensor]:

@@ -103,27 +103,40 @@ class Conv2d(Function):
 
     $\bar x = \mathrm{conv}^\top(\bar y, W)$, $\bar W = $ `Conv2dWeightGrad`$(x, \bar y)$,
     $\bar b_o = \sum_{n,h,w} \bar y_{n,o,h,w}$.
+
+    The forward copies the receptive fields of x into column matrices (im2col), and so does
+    the weight gradient. With `keep=True` (when W requires grad and the matrices fit
+    `KEEP_COLUMNS_BYTES`) the forward keeps them for it, until the backward has gone through;
+    `kept` gives the forward columns copied already.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw):
+    def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw, keep=False, kept=None):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
-        return conv_kernels.conv2d(x, weight, bias, stride, padding, dilation, out_hw)
+        if keep:
+            kept = conv_kernels.columns(x, weight.shape[2:], stride, padding, dilation, out_hw)
+        ctx.kept = kept if keep else None
+        return conv_kernels.conv2d(x, weight, bias, stride, padding, dilation, out_hw, kept)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.inputs[:2]
         grad_x = ConvTranspose2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
-        grad_w = Conv2dWeightGrad.apply(x, grad, **ctx.geometry, kernel=weight.shape[2:]) if weight.requires_grad else None
+        grad_w = Conv2dWeightGrad.apply(x, grad, **ctx.geometry, kernel=weight.shape[2:], kept=ctx.kept) if weight.requires_grad else None
         grad_b = grad.sum(axis=(0, 2, 3)) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
         return grad_x, grad_w, grad_b
+
+    def release(self):
+        super().release()
+        self.kept = None
 
 
 class ConvTranspose2d(Function):
     r"""The adjoint of `Conv2d` in $x$: $\langle \mathrm{conv}(u, W), x\rangle = \langle u, \mathrm{conv}^\top(x, W)\rangle$.
 
     $\bar x = \mathrm{conv}(\bar y, W)$, $\bar W = $ `Conv2dWeightGrad`$(\bar y, x)$,
-    $\bar b_o = \sum_{n,h,w} \bar y_{n,o,h,w}$.
+    $\bar b_o = \sum_{n,h,w} \bar y_{n,o,h,w}$. Both gradients read the column matrices of
+    $\bar y$: the backward copies them once for the two.
     """
 
     @staticmethod
@@ -134,8 +147,11 @@ class ConvTranspose2d(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.inputs[:2]
-        grad_x = Conv2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
-        grad_w = Conv2dWeightGrad.apply(grad, x, **ctx.geometry, kernel=weight.shape[2:]) if weight.requires_grad else None
+        kept = None
+        if x.requires_grad and weight.requires_grad and _fits(grad.shape, weight.shape[2:], x.shape[2:], grad.data.itemsize):
+            kept = conv_kernels.columns(grad.data, weight.shape[2:], **ctx.geometry, out_hw=x.shape[2:])
+        grad_x = Conv2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:], kept=kept) if x.requires_grad else None
+        grad_w = Conv2dWeightGrad.apply(grad, x, **ctx.geometry, kernel=weight.shape[2:], kept=kept) if weight.requires_grad else None
         grad_b = grad.sum(axis=(0, 2, 3)) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
         return grad_x, grad_w, grad_b
 
@@ -149,9 +165,9 @@ class Conv2dWeightGrad(Function):
     """
 
     @staticmethod
-    def forward(ctx, x, delta, *, stride, padding, dilation, kernel):
+    def forward(ctx, x, delta, *, stride, padding, dilation, kernel, kept=None):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
-        return conv_kernels.conv2d_weight_grad(x, delta, kernel, stride, padding, dilation)
+        return conv_kernels.conv2d_weight_grad(x, delta, kernel, stride, padding, dilation, kept)
 
     @staticmethod
     def backward(ctx, grad):
@@ -181,7 +197,13 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
             f"{op}: the output would be {out_hw[0]}x{out_hw[1]}: the {x.shape[2]}x{x.shape[3]} input padded by "
             f"{padding} is smaller than the {weight.shape[2]}x{weight.shape[3]} kernel dilated by {dilation}"
         )
-    return Conv2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw)
+    keep = weight.requires_grad and is_grad_enabled() and _fits(x.shape, weight.shape[2:], out_hw, x.data.itemsize)
+    return Conv2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw, keep=keep)
+
+
+def _fits(x_shape, kernel, out_hw, itemsize: int) -> bool:
+    """Whether the column matrices of a convolution of x may be kept (see `Conv2d`)."""
+    return conv_kernels.column_bytes(x_shape, kernel, out_hw, itemsize) <= conv_kernels.KEEP_COLUMNS_BYTES
 
 
 def conv_transpose2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padding=0, output_padding=0, dilation=1) -> Tensor:

@@ -9,6 +9,8 @@
   Numba's default OpenMP layer its idle threads keep spinning after a loop ends and steal the
   cores from the GEMM that follows (measured in benchmarks/README.md); the `workqueue`
   layer's threads sleep instead. minigen picks it unless you chose a layer yourself.
+  One budget for both: `minigen.set_num_threads(n)` limits Numba's loops and NumPy's BLAS
+  (through threadpoolctl) to the same n, as `torch.set_num_threads` does for PyTorch.
 - Buffers: large scratch arrays (the im2col matrix) are allocated once by NumPy and reused,
   because a fresh 50 MB array costs its page faults again on every call.
 - Compiling takes seconds per kernel the first time; minigen prints one line when it starts
@@ -52,6 +54,25 @@ event.register("numba:compile", _SayWhenCompiling())
 
 njit = numba.njit
 prange = numba.prange
+
+
+def set_num_threads(n: int) -> None:
+    """Use at most `n` threads: in Numba's parallel loops and in NumPy's BLAS (the GEMMs).
+
+    The two take turns, so they share one budget rather than adding up; by default both use
+    every core. Like `torch.set_num_threads`, it holds for the rest of the process."""
+    from threadpoolctl import threadpool_limits
+
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"set_num_threads: n must be a positive int, got {n!r}")
+    numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
+    threadpool_limits(limits=n, user_api="blas")
+
+
+def get_num_threads() -> int:
+    """The threads Numba's parallel loops use now (`set_num_threads` sets BLAS's to the same)."""
+    return numba.get_num_threads()
+
 
 _scratch: dict[tuple[str, np.dtype], np.ndarray] = {}
 

@@ -120,6 +120,11 @@ def col2im(cols: np.ndarray, x_shape, kernel: Pair, stride: Pair, padding: Pair,
 # main memory twice costs more than the arithmetic. See benchmarks/README.md.
 CHUNK_BYTES = 16 << 20
 
+# A convolution's forward may keep its column matrices for the weight gradient, which reads
+# the same ones: one im2col fewer per layer and step, for this much memory at most per layer
+# (above it, the backward copies them again).
+KEEP_COLUMNS_BYTES = 64 << 20
+
 
 def _chunks(batch: int, bytes_per_image: int):
     """Slices of the batch, each with about CHUNK_BYTES of im2col matrix (at least one image)."""
@@ -127,19 +132,46 @@ def _chunks(batch: int, bytes_per_image: int):
     return [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
 
 
-def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """y = conv(x, W) + b: per chunk of images, im2col then one GEMM. `out_hw` may crop the natural output."""
+def column_bytes(x_shape, kernel: Pair, out_hw: Pair, itemsize: int) -> int:
+    """The size of the whole im2col matrix of a batch."""
+    return x_shape[0] * x_shape[1] * kernel[0] * kernel[1] * out_hw[0] * out_hw[1] * itemsize
+
+
+def columns(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> list[np.ndarray]:
+    """im2col of `x` chunk by chunk (the chunks of conv2d and conv2d_weight_grad), as new arrays
+    that either can be given instead of copying the receptive fields again."""
+    x = np.ascontiguousarray(x)
+    rows, pixels = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
+    kept = []
+    for part in _chunks(x.shape[0], rows * pixels * x.itemsize):
+        cols = np.empty((rows, (part.stop - part.start) * pixels), dtype=x.dtype)
+        _im2col(x[part], *kernel, *stride, *padding, *dilation, *out_hw, cols)
+        kept.append(cols)
+    return kept
+
+
+def _columns_of_chunk(x, part, k: int, kept, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
+    """The im2col matrix of the k-th chunk of the batch: the kept one, or copied now into scratch."""
+    if kept is not None:
+        return kept[k]
+    rows = x.shape[1] * kernel[0] * kernel[1]
+    cols = scratch("cols", (rows, (part.stop - part.start) * out_hw[0] * out_hw[1]), x.dtype)
+    _im2col(x[part], *kernel, *stride, *padding, *dilation, *out_hw, cols)
+    return cols
+
+
+def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair, kept=None) -> np.ndarray:
+    """y = conv(x, W) + b: per chunk of images, im2col (or the `kept` columns of x) then one GEMM.
+    `out_hw` may crop the natural output."""
     x = np.ascontiguousarray(x)
     batch, channels = x.shape[:2]
     out_channels, _, kh, kw = weight.shape
     rows, pixels = channels * kh * kw, out_hw[0] * out_hw[1]
     w2 = np.ascontiguousarray(weight.reshape(out_channels, rows))
     y = np.empty((batch, out_channels, *out_hw), dtype=x.dtype)
-    for part in _chunks(batch, rows * pixels * x.itemsize):
-        images = part.stop - part.start
-        cols = scratch("cols", (rows, images * pixels), x.dtype)
-        _im2col(x[part], kh, kw, *stride, *padding, *dilation, *out_hw, cols)
-        product = scratch("gemm", (out_channels, images * pixels), x.dtype)
+    for k, part in enumerate(_chunks(batch, rows * pixels * x.itemsize)):
+        cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
+        product = scratch("gemm", (out_channels, cols.shape[1]), x.dtype)
         np.matmul(w2, cols, out=product)
         _to_batch_first(product, bias, y[part])
     return y
@@ -164,17 +196,16 @@ def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pai
     return y
 
 
-def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> np.ndarray:
-    """dL/dW[o, c, i, j] = sum over n, h, w of grad_y[n, o, h, w] x_pad[n, c, h s + i d, w s + j d]."""
+def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, kept=None) -> np.ndarray:
+    """dL/dW[o, c, i, j] = sum over n, h, w of grad_y[n, o, h, w] x_pad[n, c, h s + i d, w s + j d]:
+    per chunk, the columns of x (copied now, or `kept` by the forward) times grad_y."""
     x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
     batch, channels = x.shape[:2]
     out_channels, out_hw = grad_y.shape[1], grad_y.shape[2:]
     rows, pixels = channels * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
     grad_w = np.zeros((out_channels, rows), dtype=x.dtype)
-    for part in _chunks(batch, rows * pixels * x.itemsize):
-        images = part.stop - part.start
-        cols = scratch("cols", (rows, images * pixels), x.dtype)
-        _im2col(x[part], *kernel, *stride, *padding, *dilation, *out_hw, cols)
+    for k, part in enumerate(_chunks(batch, rows * pixels * x.itemsize)):
+        cols = _columns_of_chunk(x, part, k, kept, kernel, stride, padding, dilation, out_hw)
         grad_w += _to_channels_first(grad_y[part]) @ cols.T
     return grad_w.reshape(out_channels, channels, *kernel)
 
