@@ -343,6 +343,20 @@ def _np_batch_norm(x, w, b):
     return x_hat * w.reshape(shape) + b.reshape(shape)
 
 
+@st.composite
+def batch_norm_activation_inputs(draw, dtype):
+    """batch_norm_inputs and a negative slope, kept where z = gamma x_hat + beta is clear of the
+    activation's kink at 0, so that finite differences do not step over it."""
+    inputs, _ = draw(batch_norm_inputs(dtype))
+    assume(np.abs(_np_batch_norm(*(a.astype(np.float64) for a in inputs))).min() > 0.05)
+    return inputs, {"negative_slope": draw(st.sampled_from([0.0, 0.2]))}
+
+
+def _np_batch_norm_activation(x, w, b, negative_slope):
+    z = _np_batch_norm(x, w, b)
+    return np.where(z > 0, z, negative_slope * z)
+
+
 def _pairs(**params):
     """Normalise int-or-pair arguments the way minigen.functional does, for the references."""
     return {k: (v, v) if isinstance(v, int) else tuple(v) for k, v in params.items()}
@@ -471,5 +485,7 @@ REGISTRY = [
     OpCase("kl_standard_normal", (), F.kl_standard_normal,
            lambda mu, logvar, reduction: _np_reduce(0.5 * (mu**2 + np.exp(logvar) - 1 - logvar), reduction), loss_inputs()),
     OpCase("batch_norm", (L.BatchNorm,), F.batch_norm, _np_batch_norm, batch_norm_inputs),
+    OpCase("batch_norm_leaky_relu", (L.BatchNorm,), lambda x, w, b, negative_slope: F.batch_norm(x, w, b, negative_slope=negative_slope),
+           _np_batch_norm_activation, batch_norm_activation_inputs),
 ]
 # fmt: on

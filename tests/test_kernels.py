@@ -197,7 +197,7 @@ _RUN_ALL_KERNELS = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from minigen.kernels import conv as K, pool as P
+    from minigen.kernels import conv as K, norm as N, pool as P
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
     geometry = ((2, 1), (1, 1), (1, 2))
@@ -211,6 +211,9 @@ _RUN_ALL_KERNELS = textwrap.dedent(
         "upsample": P.upsample_nearest2d(x, (2, 3)),
         "upsample_adjoint": P.upsample_nearest2d_adjoint(x[:, :, :6, :6], (2, 3)),
     }
+    mean, var = N.batch_statistics(x)
+    results["batch_norm"] = N.batch_norm(x, mean, var, w[:3, 0, 0, 0], w[:3, 0, 1, 0], 1e-5, 0.2)
+    results["batch_norm_grad_x"] = N.batch_norm_backward(x, x, results["batch_norm"], mean, var, w[:3, 0, 0, 0], 1e-5, 0.2)[0]
     json.dump({k: v.tolist() for k, v in results.items()}, sys.stdout)
     """
 )
@@ -282,3 +285,25 @@ def test_one_thread_budget_for_numba_and_blas():
         mg.set_num_threads(before)
     with pytest.raises(ValueError, match=r"set_num_threads: n must be a positive int, got 0"):
         mg.set_num_threads(0)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.0])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 3), (4, 2, 3, 5), (2, 4, 6, 6)])
+def test_fused_batch_norm_kernels_equal_their_twins(shape, dtype, slope):
+    from minigen.kernels import norm as N
+
+    rng = np.random.default_rng(len(shape))
+    x, grad_y = (3 * rng.standard_normal(shape) + 1).astype(dtype), rng.standard_normal(shape).astype(dtype)
+    gamma, beta = rng.uniform(0.5, 2, shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
+    mean, var = N.batch_statistics(x)
+    np.testing.assert_allclose(mean, x.mean(axis=(0, *range(2, x.ndim))), rtol=1e-5, atol=1e-6)
+    y = N.batch_norm(x, mean, var, gamma, beta, 1e-5, slope)
+    tolerance = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, N.batch_norm_reference(x, gamma, beta, 1e-5, slope), **tolerance)
+    assert y.dtype == dtype
+    for ours, twin in zip(
+        N.batch_norm_backward(grad_y, x, y, mean, var, gamma, 1e-5, slope),
+        N.batch_norm_backward_reference(grad_y, x, gamma, beta, 1e-5, slope),
+    ):
+        np.testing.assert_allclose(ours, twin, **tolerance)

@@ -251,3 +251,27 @@ def test_gradcheck_of_a_module_names_a_wrong_parameter_and_leaves_the_module_as_
     with pytest.raises(mg.GradcheckError, match=r"gradient wrong for parameter linear.bias \(shape \(1,\)\)"):
         mg.gradcheck(lambda: model(x).sum(), module=model)  # analytical 1, numerical 2: "off by a factor 0.5"
     assert all(p.dtype == np.float32 for p in model.parameters())
+
+
+@pytest.mark.parametrize("activation", [nn.ReLU(), nn.LeakyReLU(0.2)], ids=["ReLU", "LeakyReLU"])
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_sequential_fuses_batch_norm_and_activation_with_the_same_numbers(activation, training):
+    """A batch norm followed by a ReLU or LeakyReLU runs as one operation in a Sequential: the
+    outputs, the gradients and the running statistics are those of the two layers one by one."""
+    rng = np.random.default_rng(0)
+    x = mg.Tensor(rng.standard_normal((4, 3, 5, 5)))
+    fused = nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6), activation, nn.Flatten()).double()
+    fused.train(training)
+    for p in fused.parameters():
+        p.data[...] = rng.uniform(0.5, 1.5, p.shape)
+    layers = list(fused._modules.values())
+    y_fused = fused(x)
+    before_flatten = y_fused._ctx.inputs[0]
+    assert before_flatten.op == ("batch_norm" if training else "relu" if type(activation) is nn.ReLU else "leaky_relu")
+    by_hand = layers[3](layers[2](layers[1](layers[0](x))))
+    np.testing.assert_allclose(y_fused.data, by_hand.data, rtol=1e-12, atol=1e-12)
+    grads = [mg.grad((y * y).sum(), list(fused.parameters())) for y in (y_fused, by_hand)]
+    for a, b in zip(*grads):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-10, atol=1e-12)
+    if training:  # the running statistics moved twice, the same way each time
+        np.testing.assert_allclose(layers[1].running_mean, 0.19 * layers[0](x).data.mean(axis=(0, 2, 3)), rtol=1e-10)

@@ -21,6 +21,7 @@ from ..engine.function import Function
 from ..engine.tensor import Tensor, is_grad_enabled
 from ..kernels import conv as conv_kernels
 from ..kernels import dense as dense_kernels
+from ..kernels import norm as norm_kernels
 from ..kernels import pool as pool_kernels
 
 __all__ = ["linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm"]
@@ -317,42 +318,45 @@ def upsample_nearest2d(x: Tensor, scale_factor=2) -> Tensor:
 
 
 class BatchNorm(Function):
-    r"""Batch normalisation with the batch's own statistics, per channel (axis 1):
+    r"""Batch normalisation with the batch's own statistics, per channel (axis 1), and optionally
+    the (leaky) ReLU that follows it, as one operation:
 
-    $$\hat x = \frac{x - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}}, \qquad y = \gamma \hat x + \beta,$$
+    $$\hat x = \frac{x - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}}, \qquad z = \gamma \hat x + \beta, \qquad
+    y = z \text{ where } z > 0, \text{ else } s z,$$
 
-    with $\mu_B, \sigma_B^2$ the mean and (biased) variance over the batch and spatial axes.
-    With $\bar{\hat x} = \gamma \bar y$ and $\langle\cdot\rangle$ the mean over those axes,
+    with $\mu_B, \sigma_B^2$ the mean and (biased) variance over the batch and spatial axes, and
+    $s$ the negative slope (1: no activation; 0: ReLU). With $g = \bar z$ ($\bar y$ where $z > 0$,
+    else $s \bar y$), $\bar{\hat x} = \gamma g$ and $\langle\cdot\rangle$ the mean over those axes,
     $\bar x = \frac{1}{\sqrt{\sigma_B^2 + \epsilon}}\big(\bar{\hat x} - \langle \bar{\hat x} \rangle
-    - \hat x \langle \bar{\hat x}\, \hat x \rangle\big)$, $\bar\gamma = \sum \bar y\, \hat x$, $\bar\beta = \sum \bar y$.
+    - \hat x \langle \bar{\hat x}\, \hat x \rangle\big)$, $\bar\gamma = \sum g\, \hat x$, $\bar\beta = \sum g$.
 
-    One operation instead of a dozen small ones (mean, subtract, variance, divide, ...), so a
-    training step makes fewer passes over the activations. When the backward pass is itself
-    being recorded (`create_graph=True`), the rule recomputes $\hat x$ from $x$ with
-    differentiable operations, so that second derivatives are right too.
+    One operation instead of a dozen small ones (mean, subtract, variance, divide, ...): the
+    kernels of `minigen.kernels.norm` make two passes over the activations each way, on every
+    core. When the backward pass is itself being recorded (`create_graph=True`), the rule is
+    written with differentiable operations from x, so that second derivatives are right too.
     """
 
     name = "batch_norm"
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, var, eps):
-        ctx.axes, ctx.eps = (0,) + tuple(range(2, x.ndim)), eps
-        ctx.shape = (1, -1) + (1,) * (x.ndim - 2)
-        ctx.inv_std = (1.0 / np.sqrt(var + eps)).astype(x.dtype)
-        ctx.x_hat = (x - mean) * ctx.inv_std
-        return ctx.x_hat * weight.reshape(ctx.shape) + bias.reshape(ctx.shape)
+    def forward(ctx, x, weight, bias, mean, var, eps, negative_slope):
+        ctx.mean, ctx.var, ctx.eps, ctx.slope = mean, var, eps, negative_slope
+        return norm_kernels.batch_norm(x, mean, var, weight, bias, eps, negative_slope)
 
     @staticmethod
     def backward(ctx, grad):
         x, weight, _ = ctx.inputs
-        axes = ctx.axes
-        if is_grad_enabled():  # recording: x_hat as a differentiable function of x
-            centred = x - x.mean(axis=axes, keepdims=True)
-            inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + ctx.eps) ** -0.5
-            x_hat = centred * inv_std
-        else:
-            x_hat, inv_std = Tensor._make(ctx.x_hat, None), Tensor._make(ctx.inv_std, None)
-        grad_x_hat = grad * weight.reshape(ctx.shape)
+        if not is_grad_enabled():
+            grads = norm_kernels.batch_norm_backward(grad.data, x.data, ctx.output.data, ctx.mean, ctx.var, weight.data, ctx.eps, ctx.slope)
+            return tuple(Tensor._make(g, None) for g in grads)
+        # recording: the same rule in differentiable operations, x_hat recomputed from x
+        axes, shape = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+        centred = x - x.mean(axis=axes, keepdims=True)
+        inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + ctx.eps) ** -0.5
+        x_hat = centred * inv_std
+        if ctx.slope != 1.0:  # through the activation: a constant factor, 1 or s (y > 0 exactly where z > 0)
+            grad = grad * Tensor._make(np.where(ctx.output.data > 0, 1.0, ctx.slope).astype(grad.dtype), None)
+        grad_x_hat = grad * weight.reshape(shape)
         grad_x = inv_std * (
             grad_x_hat - grad_x_hat.mean(axis=axes, keepdims=True) - x_hat * (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
         )
@@ -360,11 +364,8 @@ class BatchNorm(Function):
 
 
 def batch_norm_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The per-channel mean and biased variance over every axis but 1, with kept dimensions."""
-    axes = (0,) + tuple(range(2, x.ndim))
-    mean = x.mean(axis=axes, keepdims=True)
-    centred = x - mean
-    return mean, (centred * centred).mean(axis=axes, keepdims=True)
+    """The per-channel mean and biased variance over every axis but 1, each of shape (C,)."""
+    return norm_kernels.batch_statistics(x)
 
 
 def batch_norm(
@@ -373,12 +374,25 @@ def batch_norm(
     bias: Tensor | None = None,
     eps: float = 1e-5,
     statistics: tuple[np.ndarray, np.ndarray] | None = None,
+    negative_slope: float | None = None,
 ) -> Tensor:
     """Normalise x (N, C, ...) per channel with its batch statistics (training-mode batch norm),
     then scale by `weight` and shift by `bias` (each (C,), or None for 1 and 0). `statistics`
-    passes the (mean, variance) from `batch_norm_statistics(x.data)` when the caller needs them too."""
+    passes the (mean, variance) from `batch_norm_statistics(x.data)` when the caller needs them too.
+    With `negative_slope` (between 0 and 1) the result goes through
+    `leaky_relu(., negative_slope)` in the same pass (0 is a ReLU): the numbers are those of the
+    two operations one after the other."""
+    op = "batch_norm"
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must have shape (N, C, ...), got {x.shape}")
     channels = x.shape[1]
+    if negative_slope is not None and not 0.0 <= negative_slope <= 1.0:
+        raise ValueError(f"{op}: negative_slope must be between 0 and 1 to be fused, got {negative_slope}")
+    for name, t in (("weight", weight), ("bias", bias)):
+        if t is not None and t.shape != (channels,):
+            raise ValueError(f"{op}: {name} must have shape ({channels},) for input {x.shape}, got {t.shape}")
     weight = weight if weight is not None else Tensor._make(np.ones(channels, dtype=x.dtype), None)
     bias = bias if bias is not None else Tensor._make(np.zeros(channels, dtype=x.dtype), None)
     mean, var = statistics if statistics is not None else batch_norm_statistics(x.data)
-    return BatchNorm.apply(x, weight, bias, mean=mean, var=var, eps=eps)
+    slope = 1.0 if negative_slope is None else float(negative_slope)
+    return BatchNorm.apply(x, weight, bias, mean=mean.reshape(-1), var=var.reshape(-1), eps=eps, negative_slope=slope)

@@ -210,21 +210,40 @@ def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dil
     return grad_w.reshape(out_channels, channels, *kernel)
 
 
+@njit(parallel=True, cache=True)
+def _swap_first_two(source, out):
+    """out[b, a] = source[a, b] for 3-D arrays (the last axis, whole rows, copied as it is)."""
+    for b in prange(source.shape[1]):
+        for a in range(source.shape[0]):
+            out[b, a] = source[a, b]
+
+
+@njit(parallel=True, cache=True)
+def _swap_first_two_add(source, bias, out):
+    """out[b, a] = source[a, b] + bias[a]."""
+    for b in prange(source.shape[1]):
+        for a in range(source.shape[0]):
+            for k in range(source.shape[2]):
+                out[b, a, k] = source[a, b, k] + bias[a]
+
+
 def _to_channels_first(y: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (C, N H W), the layout of a GEMM operand, in a scratch buffer."""
-    out = scratch("channels_first", (y.shape[1], y.shape[0], y.shape[2], y.shape[3]), y.dtype)
-    np.copyto(out, y.transpose(1, 0, 2, 3))
-    return out.reshape(y.shape[1], -1)
+    batch, channels = y.shape[:2]
+    out = scratch("channels_first", (channels, batch, y.shape[2] * y.shape[3]), y.dtype)
+    _swap_first_two(np.ascontiguousarray(y).reshape(batch, channels, -1), out)
+    return out.reshape(channels, -1)
 
 
 def _to_batch_first(product: np.ndarray, bias, out: np.ndarray) -> None:
     """Write a (C, N H W) GEMM result into the (N, C, H, W) array `out`, adding the bias."""
-    batch, channels, height, width = out.shape
-    source = product.reshape(channels, batch, height, width).transpose(1, 0, 2, 3)
+    batch, channels = out.shape[:2]
+    source = product.reshape(channels, batch, -1)
+    target = out.reshape(batch, channels, -1)  # a view: `out` is a contiguous slice of the batch
     if bias is None:
-        np.copyto(out, source)
+        _swap_first_two(source, target)
     else:
-        np.add(source, bias.reshape(1, -1, 1, 1), out=out)
+        _swap_first_two_add(source, bias, target)
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------

@@ -175,7 +175,9 @@ class _BatchNorm(Module):
             self.register_buffer("running_var", np.ones(num_features, dtype=dtype))
             self.register_buffer("num_batches_tracked", np.array(0, dtype=np.int64))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, negative_slope: float | None = None) -> Tensor:
+        """Normalise x; with `negative_slope`, also apply leaky_relu(., negative_slope) in the same
+        pass (0: ReLU). `Sequential` passes it when a ReLU or LeakyReLU follows this layer."""
         name = type(self).__name__
         if x.ndim not in self.expected_dims or x.shape[1] != self.num_features:
             raise ValueError(
@@ -192,12 +194,14 @@ class _BatchNorm(Module):
             mean, var = F.batch_norm_statistics(x.data)
             if self.training and self.track_running_stats:
                 self._update_running_stats(mean.reshape(-1), var.reshape(-1) * count / (count - 1))
-            return F.batch_norm(x, self.weight, self.bias, self.eps, statistics=(mean, var))
+            return F.batch_norm(x, self.weight, self.bias, self.eps, statistics=(mean, var), negative_slope=negative_slope)
         mean, var = Tensor(self.running_mean.reshape(shape)), Tensor(self.running_var.reshape(shape))
-        x_hat = (x - mean) / (var + self.eps).sqrt()
-        if not self.affine:
-            return x_hat
-        return x_hat * self.weight.reshape(shape) + self.bias.reshape(shape)
+        y = (x - mean) / (var + self.eps).sqrt()
+        if self.affine:
+            y = y * self.weight.reshape(shape) + self.bias.reshape(shape)
+        if negative_slope is None:
+            return y
+        return F.relu(y) if negative_slope == 0 else F.leaky_relu(y, negative_slope)
 
     @no_grad()
     def _update_running_stats(self, batch_mean: np.ndarray, batch_var_unbiased: np.ndarray) -> None:
@@ -265,6 +269,21 @@ class Embedding(Module):
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
+
+
+def _fused_slope(module: Module, following: Module | None) -> float | None:
+    """The negative slope with which a `Sequential` runs `module` and `following` as one batch-norm
+    operation (the same numbers in fewer passes; `F.batch_norm`), or None to run them one by one.
+
+    A batch norm in training mode followed by a ReLU (slope 0) or a LeakyReLU with slope in
+    [0, 1] is fused; in evaluation mode the batch norm is an affine map and stays apart."""
+    if not isinstance(module, _BatchNorm) or not module.training:
+        return None
+    if type(following) is ReLU:
+        return 0.0
+    if type(following) is LeakyReLU and 0.0 <= following.negative_slope <= 1.0:
+        return float(following.negative_slope)
+    return None
 
 
 class ReLU(Module):
@@ -342,8 +361,16 @@ class Sequential(Module):
                 setattr(self, str(i), module)
 
     def forward(self, x):
-        for module in self._modules.values():
-            x = module(x)
+        modules = list(self._modules.values())
+        i = 0
+        while i < len(modules):
+            slope = _fused_slope(modules[i], modules[i + 1] if i + 1 < len(modules) else None)
+            if slope is None:
+                x = modules[i](x)
+                i += 1
+            else:  # a batch norm and the activation after it, in one pass (see _fused_slope)
+                x = modules[i](x, negative_slope=slope)
+                i += 2
         return x
 
     def __getitem__(self, index: int) -> Module:
