@@ -29,7 +29,11 @@ for dtype in (np.float32, np.float64):
     wt = minigen.Tensor(np.ones((3, 4, 3, 3), dtype), requires_grad=True)
     loss = F.conv2d(x, w, stride=2, padding=1).sum() + F.conv_transpose2d(x, wt, stride=2).sum()
     loss = loss + F.avg_pool2d(x, 2).sum() + F.upsample_nearest2d(x, 2).sum()
-    loss.backward()  # conv2d, its transpose, the weight gradient, pooling, upsampling and adjoints
+    loss = loss + (F.batch_norm(x, negative_slope=0.2) * x).sum()
+    loss.backward()  # conv2d, its transpose, the weight gradient, pooling, upsampling, batch norm and adjoints
+    p = minigen.Tensor(np.ones(70_000, dtype), requires_grad=True)
+    (p * p).sum().backward()
+    minigen.optim.Adam([p]).step()  # the threaded Adam kernel (above 65,536 values)
 """
 
 

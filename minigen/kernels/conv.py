@@ -211,27 +211,23 @@ def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dil
 
 
 @njit(parallel=True, cache=True)
-def _swap_first_two(source, out):
-    """out[b, a] = source[a, b] for 3-D arrays (the last axis, whole rows, copied as it is)."""
+def _swap_first_two(source, bias, out):
+    """out[b, a, k] = source[a, b, k] (+ bias[a], unless `bias` is empty) for 3-D arrays."""
     for b in prange(source.shape[1]):
         for a in range(source.shape[0]):
-            out[b, a] = source[a, b]
-
-
-@njit(parallel=True, cache=True)
-def _swap_first_two_add(source, bias, out):
-    """out[b, a] = source[a, b] + bias[a]."""
-    for b in prange(source.shape[1]):
-        for a in range(source.shape[0]):
+            shift = bias[a] if bias.size else 0.0
             for k in range(source.shape[2]):
-                out[b, a, k] = source[a, b, k] + bias[a]
+                out[b, a, k] = source[a, b, k] + shift
+
+
+_NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
 
 
 def _to_channels_first(y: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (C, N H W), the layout of a GEMM operand, in a scratch buffer."""
     batch, channels = y.shape[:2]
     out = scratch("channels_first", (channels, batch, y.shape[2] * y.shape[3]), y.dtype)
-    _swap_first_two(np.ascontiguousarray(y).reshape(batch, channels, -1), out)
+    _swap_first_two(np.ascontiguousarray(y).reshape(batch, channels, -1), _NO_BIAS[y.dtype], out)
     return out.reshape(channels, -1)
 
 
@@ -240,10 +236,7 @@ def _to_batch_first(product: np.ndarray, bias, out: np.ndarray) -> None:
     batch, channels = out.shape[:2]
     source = product.reshape(channels, batch, -1)
     target = out.reshape(batch, channels, -1)  # a view: `out` is a contiguous slice of the batch
-    if bias is None:
-        _swap_first_two(source, target)
-    else:
-        _swap_first_two_add(source, bias, target)
+    _swap_first_two(source, _NO_BIAS[out.dtype] if bias is None else np.ascontiguousarray(bias, dtype=out.dtype), target)
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------
