@@ -9,7 +9,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 import minigen as mg
@@ -197,7 +197,7 @@ _RUN_ALL_KERNELS = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from minigen.kernels import conv as K, norm as N, pool as P
+    from minigen.kernels import conv as K, norm as N, pool as P, winograd as WG
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
     geometry = ((2, 1), (1, 1), (1, 2))
@@ -211,6 +211,7 @@ _RUN_ALL_KERNELS = textwrap.dedent(
         "upsample": P.upsample_nearest2d(x, (2, 3)),
         "upsample_adjoint": P.upsample_nearest2d_adjoint(x[:, :, :6, :6], (2, 3)),
     }
+    results["winograd"] = WG.conv3x3(x, w[:, :, :, :1].repeat(3, axis=3), None, (1, 2), (7, 8))
     mean, var = N.batch_statistics(x)
     results["batch_norm"] = N.batch_norm(x, mean, var, w[:3, 0, 0, 0], w[:3, 0, 1, 0], 1e-5, 0.2)
     results["batch_norm_grad_x"] = N.batch_norm_backward(x, x, results["batch_norm"], mean, var, w[:3, 0, 0, 0], 1e-5, 0.2)[0]
@@ -307,3 +308,50 @@ def test_fused_batch_norm_kernels_equal_their_twins(shape, dtype, slope):
         N.batch_norm_backward_reference(grad_y, x, gamma, beta, 1e-5, slope),
     ):
         np.testing.assert_allclose(ours, twin, **tolerance)
+
+
+@st.composite
+def winograd_cases(draw):
+    batch, channels, out_channels = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    height, width = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    assume(all(n + 2 * p >= 3 for n, p in zip((height, width), padding)))  # room for the kernel
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = rng.standard_normal((batch, channels, height, width))
+    w, b = rng.standard_normal((out_channels, channels, 3, 3)), rng.standard_normal(out_channels)
+    return x, w, b, padding
+
+
+@given(winograd_cases(), st.sampled_from([np.float32, np.float64]))
+def test_winograd_equals_the_direct_convolution(case, dtype):
+    """F(2x2, 3x3) against the float64 direct convolution (the twin), its transpose too, at any size."""
+    from minigen.kernels import winograd as WG
+
+    x, w, b, padding = case
+    out_hw = tuple(K.conv_output_size(x.shape[2 + a], 3, 1, padding[a], 1) for a in (0, 1))
+    direct = K.conv2d_reference(x, w, b, (1, 1), padding, (1, 1), out_hw)
+    tolerance = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    ours = WG.conv3x3(x.astype(dtype), w.astype(dtype), b.astype(dtype), padding, out_hw)
+    assert ours.dtype == dtype
+    np.testing.assert_allclose(ours, direct, **tolerance)
+    y = np.random.default_rng(0).standard_normal(direct.shape)
+    expected = K.conv_transpose2d_reference(y, w, None, (1, 1), padding, (1, 1), x.shape[2:])  # y's channels back to x's
+    np.testing.assert_allclose(WG.conv_transpose3x3(y.astype(dtype), w.astype(dtype), None, padding, x.shape[2:]), expected, **tolerance)
+
+
+def test_the_layers_use_winograd_where_it_is_faster_and_their_gradients_stay_exact(monkeypatch):
+    from minigen.kernels import winograd as WG
+
+    calls = []
+    for name in ("conv3x3", "conv_transpose3x3"):
+        original = getattr(WG, name)
+        monkeypatch.setattr(WG, name, lambda *args, _f=original, _n=name: calls.append(_n) or _f(*args))
+    rng = np.random.default_rng(0)
+    x = mg.Tensor(rng.standard_normal((2, 2, WG.MIN_SIDE, WG.MIN_SIDE + 1)), requires_grad=True)
+    w = mg.Tensor(rng.standard_normal((3, 2, 3, 3)), requires_grad=True)
+    assert mg.gradcheck(lambda x, w: F.conv2d(x, w, padding=1), [x, w])
+    assert "conv3x3" in calls and "conv_transpose3x3" in calls  # the forward and the gradient of x
+    assert F.conv2d(x, w, padding=1)._ctx.kept is None  # Winograd's forward has no columns to keep
+    calls.clear()
+    F.conv2d(x[:, :, :8, :8], w, padding=1)
+    assert calls == []  # below MIN_SIDE: im2col + GEMM

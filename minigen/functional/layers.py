@@ -23,6 +23,7 @@ from ..kernels import conv as conv_kernels
 from ..kernels import dense as dense_kernels
 from ..kernels import norm as norm_kernels
 from ..kernels import pool as pool_kernels
+from ..kernels import winograd
 
 __all__ = ["linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm"]
 
@@ -108,7 +109,9 @@ class Conv2d(Function):
     The forward copies the receptive fields of x into column matrices (im2col), and so does
     the weight gradient. With `keep=True` (when W requires grad and the matrices fit
     `KEEP_COLUMNS_BYTES`) the forward keeps them for it, until the backward has gone through;
-    `kept` gives the forward columns copied already.
+    `kept` gives the forward columns copied already. A 3x3 stride-1 convolution of a large
+    enough image runs Winograd's F(2x2, 3x3) instead (`minigen.kernels.winograd`), forward and
+    for $\bar x$; its weight gradient copies the columns itself.
     """
 
     @staticmethod
@@ -117,6 +120,8 @@ class Conv2d(Function):
         if keep:
             kept = conv_kernels.columns(x, weight.shape[2:], stride, padding, dilation, out_hw)
         ctx.kept = kept if keep else None
+        if kept is None and winograd.applies(weight.shape[2:], stride, dilation, padding, out_hw):
+            return winograd.conv3x3(x, weight, bias, padding, out_hw)
         return conv_kernels.conv2d(x, weight, bias, stride, padding, dilation, out_hw, kept)
 
     @staticmethod
@@ -143,6 +148,8 @@ class ConvTranspose2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
+        if winograd.applies(weight.shape[2:], stride, dilation, padding, out_hw):
+            return winograd.conv_transpose3x3(x, weight, bias, padding, out_hw)
         return conv_kernels.conv_transpose2d(x, weight, bias, stride, padding, dilation, out_hw)
 
     @staticmethod
@@ -198,7 +205,9 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
             f"{op}: the output would be {out_hw[0]}x{out_hw[1]}: the {x.shape[2]}x{x.shape[3]} input padded by "
             f"{padding} is smaller than the {weight.shape[2]}x{weight.shape[3]} kernel dilated by {dilation}"
         )
-    keep = weight.requires_grad and is_grad_enabled() and _fits(x.shape, weight.shape[2:], out_hw, x.data.itemsize)
+    # Winograd's forward makes no columns to keep (and beats im2col + GEMM where it applies)
+    keep = weight.requires_grad and is_grad_enabled() and not winograd.applies(weight.shape[2:], stride, dilation, padding, out_hw)
+    keep = keep and _fits(x.shape, weight.shape[2:], out_hw, x.data.itemsize)
     return Conv2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw, keep=keep)
 
 
