@@ -452,6 +452,7 @@ REGISTRY = [
     OpCase("leaky_relu", (A.LeakyRelu,), lambda a: F.leaky_relu(a, 0.2), lambda a: np.where(a > 0, a, 0.2 * a), unary(kink=0.0)),
     OpCase("sigmoid", (A.Sigmoid,), F.sigmoid, lambda a: 1 / (1 + np.exp(-a)), unary(-4.0, 4.0)),
     OpCase("tanh", (A.Tanh,), F.tanh, np.tanh, unary(-3.0, 3.0)),
+    OpCase("silu", (A.Silu,), F.silu, lambda a: a / (1.0 + np.exp(-a)), unary(-4.0, 4.0)),
     OpCase("softplus", (A.Softplus,), F.softplus, lambda a: np.log1p(np.exp(a)), unary(-4.0, 4.0)),
     OpCase("log_sigmoid", (A.LogSigmoid,), F.log_sigmoid, lambda a: -np.log1p(np.exp(-a)), unary(-4.0, 4.0)),
     OpCase("logsumexp", (A.LogSumExp,), F.logsumexp, _np_logsumexp, reduction(nonempty=True, low=-3.0, high=3.0)),

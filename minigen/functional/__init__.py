@@ -1,6 +1,6 @@
 """Functions of tensors, as in `torch.nn.functional` (also reachable as `minigen.nn.functional`).
 
-- `activations`: relu, leaky_relu, sigmoid, tanh, softplus, log_sigmoid, logsumexp,
+- `activations`: relu, leaky_relu, sigmoid, tanh, silu, softplus, log_sigmoid, logsumexp,
   softmax, log_softmax;
 - `layers`: linear, conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d, batch_norm;
 - `losses`: binary_cross_entropy_with_logits, binary_cross_entropy, mse_loss,
@@ -18,6 +18,7 @@ from .activations import (
     logsumexp,
     relu,
     sigmoid,
+    silu,
     softmax,
     softplus,
     tanh,
@@ -44,7 +45,7 @@ from .losses import (
 # fmt: off
 __all__ = [
     "activations", "layers", "losses",  # the modules
-    "relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax",
+    "relu", "leaky_relu", "sigmoid", "tanh", "silu", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax",
     "linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm", "batch_norm_statistics",
     "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "cross_entropy",
     "gaussian_nll_loss", "kl_standard_normal",

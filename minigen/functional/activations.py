@@ -14,7 +14,7 @@ from ..engine.function import Function
 from ..engine.ops import _constant, _unreduce
 from ..engine.tensor import Tensor
 
-__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax"]
+__all__ = ["relu", "leaky_relu", "sigmoid", "tanh", "silu", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax"]
 
 
 class Relu(Function):
@@ -92,6 +92,25 @@ class Tanh(Function):
 
 def tanh(x: Tensor) -> Tensor:
     return Tanh.apply(x)
+
+
+class Silu(Function):
+    r"""$y = a\, \sigma(a)$ (SiLU, or swish; the activation of DDPM's U-Net);
+    $ar a = ar y\, \sigma(a)ig(1 + a (1 - \sigma(a))ig)$."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a * Sigmoid.forward(ctx, a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.inputs
+        s = sigmoid(a)
+        return grad * (s * (1.0 + a * (1.0 - s)))
+
+
+def silu(x: Tensor) -> Tensor:
+    return Silu.apply(x)
 
 
 def _softplus(a: np.ndarray) -> np.ndarray:

@@ -53,9 +53,21 @@ from typing import Callable
 
 import numpy as np
 
+from .. import nn
+from ..engine.arrays import concatenate
 from ..engine.tensor import Tensor
 
-__all__ = ["NoiseSchedule", "q_sample", "posterior", "noise_prediction_loss", "ddpm_step", "ddim_step", "sample", "timestep_embedding"]
+__all__ = [
+    "NoiseSchedule",
+    "q_sample",
+    "posterior",
+    "noise_prediction_loss",
+    "ddpm_step",
+    "ddim_step",
+    "sample",
+    "timestep_embedding",
+    "MLPDenoiser",
+]
 
 
 @dataclass(frozen=True)
@@ -193,3 +205,21 @@ def timestep_embedding(t, dim: int, max_period: float = 10_000.0) -> np.ndarray:
     embedding = np.empty((angles.shape[0], dim))
     embedding[:, 0::2], embedding[:, 1::2] = np.sin(angles), np.cos(angles)
     return embedding.astype(np.float32)
+
+
+class MLPDenoiser(nn.Module):
+    r"""$\varepsilon_\theta(x_t, t)$ for points (the 2-D toys): the point and the embedding of its step,
+    side by side, through fully connected SiLU layers to a prediction of the noise."""
+
+    def __init__(self, data_dim: int = 2, hidden=(128, 128, 128), embed_dim: int = 32):
+        super().__init__()
+        self.embed_dim = embed_dim
+        layers, fan_in = [], data_dim + embed_dim
+        for fan_out in hidden:
+            layers += [nn.Linear(fan_in, fan_out), nn.SiLU()]
+            fan_in = fan_out
+        self.net = nn.Sequential(*layers, nn.Linear(fan_in, data_dim))
+
+    def forward(self, x: Tensor, t) -> Tensor:
+        steps = Tensor(timestep_embedding(np.broadcast_to(t, (x.shape[0],)), self.embed_dim), dtype=x.dtype)
+        return self.net(concatenate([x, steps], axis=1))

@@ -18,6 +18,7 @@ from .layers import (
     ReLU,
     Sequential,
     Sigmoid,
+    SiLU,
     Tanh,
     Unflatten,
 )
@@ -27,7 +28,7 @@ from .module import Module, Parameter, eval_mode
 __all__ = [
     "module", "layers",  # the modules
     "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
-    "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "Tanh", "Unflatten",
+    "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "SiLU", "Tanh", "Unflatten",
     "eval_mode", "functional", "init",
 ]
 # fmt: on

@@ -313,6 +313,11 @@ class Sigmoid(Module):
         return F.sigmoid(x)
 
 
+class SiLU(Module):
+    def forward(self, x: Tensor) -> Tensor:
+        return F.silu(x)
+
+
 class Flatten(Module):
     """Merge axes start_dim..end_dim into one: (N, C, H, W) -> (N, C*H*W) by default."""
 
