@@ -149,5 +149,5 @@ MIN_SIDE = 14
 
 def applies(kernel, stride, dilation, padding, out_hw) -> bool:
     """Whether a convolution of this geometry should use F(2x2, 3x3) (its transpose too)."""
-    square = tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-    return square and max(padding) <= 2 and min(out_hw) >= MIN_SIDE
+    plain_3x3 = tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+    return plain_3x3 and max(padding) <= 2 and min(out_hw) >= MIN_SIDE
