@@ -161,3 +161,17 @@ def test_the_mlp_denoiser_learns_to_predict_the_noise_of_a_toy():
     assert np.mean(losses[:10]) > 0.8 and np.mean(losses[-50:]) < 0.5, (np.mean(losses[:10]), np.mean(losses[-50:]))
     x = mg.Tensor(np.zeros((3, 2), np.float32))
     assert model(x, 1).shape == (3, 2) and not np.allclose(model(x, 1).data, model(x, 900).data)
+
+
+def test_clipping_x0_keeps_ddim_finite_where_the_cosine_schedule_ends_in_pure_noise():
+    """At t = T of the cosine schedule sqrt(abar_T) is about 5e-5: an error of 0.01 in the predicted
+    noise becomes an error of 200 in x0_hat, unless x0_hat is limited to the data's range."""
+    schedule = SCHEDULES["cosine"]
+    assert math.sqrt(schedule.alpha_bar[1000]) == pytest.approx(4.9e-5, rel=0.01)
+    x_t = np.array([0.3, -0.2])
+    noise = x_t + 0.01  # the true noise of x0 = 0 is (almost exactly) x_t; this prediction is 0.01 off
+    unclipped = ddim_step(schedule, x_t, 1000, 900, noise)
+    clipped = ddim_step(schedule, x_t, 1000, 900, noise, clip=1.0)
+    assert np.abs(unclipped).max() > 20 and np.abs(clipped).max() < 1.5
+    # with a prediction that needs no clipping, clipping changes nothing
+    np.testing.assert_allclose(ddim_step(schedule, x_t, 10, 5, noise, clip=1e9), ddim_step(schedule, x_t, 10, 5, noise))

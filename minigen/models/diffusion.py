@@ -159,11 +159,27 @@ def ddpm_step(
 
 
 def ddim_step(
-    schedule: NoiseSchedule, x_t: np.ndarray, t: int, s: int, predicted_noise: np.ndarray, eta: float = 0.0, z=None
+    schedule: NoiseSchedule,
+    x_t: np.ndarray,
+    t: int,
+    s: int,
+    predicted_noise: np.ndarray,
+    eta: float = 0.0,
+    z=None,
+    clip: float | None = None,
 ) -> np.ndarray:
-    r"""From step $t$ to an earlier step $s$ through $\hat x_0$ (module docstring); $\eta = 0$ is deterministic."""
+    r"""From step $t$ to an earlier step $s$ through $\hat x_0$ (module docstring); $\eta = 0$ is deterministic.
+
+    `clip` limits $\hat x_0$ to $[-c, c]$, the range of the data (1 for images scaled to [-1, 1]),
+    and then uses the noise that this $\hat x_0$ implies. It matters where $\bar\alpha_t \approx 0$:
+    there $\hat x_0 = (x_t - \sqrt{1 - \bar\alpha_t}\,\varepsilon_\theta) / \sqrt{\bar\alpha_t}$ divides the
+    model's error by a tiny number: the cosine schedule's $\sqrt{\bar\alpha_T}$ is about $5 \cdot 10^{-5}$,
+    so an error of 0.01 in the predicted noise is an error of 200 in $\hat x_0$."""
     alpha_bar_t, alpha_bar_s = schedule.alpha_bar[t], schedule.alpha_bar[s]
     x0_hat = (x_t - math.sqrt(1.0 - alpha_bar_t) * predicted_noise) / math.sqrt(alpha_bar_t)
+    if clip is not None:
+        x0_hat = np.clip(x0_hat, -clip, clip)
+        predicted_noise = (x_t - math.sqrt(alpha_bar_t) * x0_hat) / math.sqrt(1.0 - alpha_bar_t)
     sigma = eta * math.sqrt((1.0 - alpha_bar_s) / (1.0 - alpha_bar_t) * (1.0 - alpha_bar_t / alpha_bar_s))
     x_s = math.sqrt(alpha_bar_s) * x0_hat + math.sqrt(max(1.0 - alpha_bar_s - sigma**2, 0.0)) * predicted_noise
     return x_s if sigma == 0.0 else x_s + sigma * z
@@ -176,10 +192,12 @@ def sample(
     generator: np.random.Generator,
     steps: int | None = None,
     eta: float = 0.0,
+    clip: float | None = None,
     dtype=np.float32,
 ) -> np.ndarray:
-    """Draw samples: with `steps=None`, ancestral sampling through all T steps (`ddpm_step`);
-    with `steps=k`, DDIM on k steps evenly spaced from T down to 1 (`ddim_step`, noise scale `eta`).
+    r"""Draw samples: with `steps=None`, ancestral sampling through all T steps (`ddpm_step`);
+    with `steps=k`, DDIM on k steps evenly spaced from T down to 1 (`ddim_step`, noise scale `eta`,
+    $\hat x_0$ limited to [-clip, clip] when `clip` is given).
     `predict_noise(x_t, t)` takes a NumPy batch and an int step and returns the predicted noise."""
     x = generator.standard_normal(shape).astype(dtype)
     if steps is None:
@@ -191,7 +209,7 @@ def sample(
     times = np.unique(np.round(np.linspace(schedule.steps, 1, steps)).astype(int))[::-1]
     for t, s in zip(times, list(times[1:]) + [0]):
         z = generator.standard_normal(shape).astype(dtype) if eta else None
-        x = ddim_step(schedule, x, int(t), int(s), predict_noise(x, int(t)), eta, z).astype(dtype)
+        x = ddim_step(schedule, x, int(t), int(s), predict_noise(x, int(t)), eta, z, clip).astype(dtype)
     return x
 
 
