@@ -47,6 +47,10 @@ def test_transposed_conv_generator_gradgradchecks():
         (lambda: F.conv2d(t(1, 1, 8, 8), t(1, 1, 3, 3), stride=0), r"conv2d: stride must be at least 1"),
         (lambda: F.conv2d(t(8, 8), t(1, 1, 3, 3)), r"conv2d: input must have shape \(N, C, H, W\), got \(8, 8\)"),
         (lambda: F.conv2d(t(1, 1, 8, 8), t(2, 1, 3, 3), t(3)), r"conv2d: bias must have shape \(2,\), got \(3,\)"),
+        (lambda: F.batch_norm(t(4, 3, 2, 2), t(2)), r"batch_norm: weight must have shape \(3,\), got \(2,\)"),
+        (lambda: F.batch_norm(t(4, 3), None, t(4)), r"batch_norm: bias must have shape \(3,\), got \(4,\)"),
+        (lambda: F.batch_norm(t(4, 3), negative_slope=2.0), r"batch_norm: negative_slope must be between 0 and 1 to be fused, got 2.0"),
+        (lambda: F.batch_norm(t(4)), r"batch_norm: input must have shape \(N, C, ...\), got \(4,\)"),
         (
             lambda: F.conv_transpose2d(t(1, 3, 4, 4), t(2, 1, 4, 4)),
             r"conv_transpose2d: input \(1, 3, 4, 4\) has 3 channels, but weight \(2, 1, 4, 4\) expects 2",

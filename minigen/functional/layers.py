@@ -82,9 +82,10 @@ def _check_image(op: str, x: Tensor, what: str = "input"):
         raise ValueError(f"{op}: {what} must have shape (N, C, H, W), got {x.shape}")
 
 
-def _check_bias(op: str, bias, channels: int):
+def _check_bias(op: str, bias, channels: int, name: str = "bias"):
+    """A per-channel vector (a bias, or batch norm's weight) of shape (channels,), or None."""
     if bias is not None and bias.shape != (channels,):
-        raise ValueError(f"{op}: bias must have shape ({channels},), got {bias.shape}")
+        raise ValueError(f"{op}: {name} must have shape ({channels},), got {bias.shape}")
 
 
 def _check_dtypes(op: str, *tensors):
@@ -397,9 +398,8 @@ def batch_norm(
     channels = x.shape[1]
     if negative_slope is not None and not 0.0 <= negative_slope <= 1.0:
         raise ValueError(f"{op}: negative_slope must be between 0 and 1 to be fused, got {negative_slope}")
-    for name, t in (("weight", weight), ("bias", bias)):
-        if t is not None and t.shape != (channels,):
-            raise ValueError(f"{op}: {name} must have shape ({channels},) for input {x.shape}, got {t.shape}")
+    _check_bias(op, weight, channels, "weight")
+    _check_bias(op, bias, channels)
     weight = weight if weight is not None else Tensor._make(np.ones(channels, dtype=x.dtype), None)
     bias = bias if bias is not None else Tensor._make(np.zeros(channels, dtype=x.dtype), None)
     mean, var = statistics if statistics is not None else batch_norm_statistics(x.data)

@@ -24,7 +24,7 @@ import itertools
 
 import numpy as np
 
-from ._numba import njit, prange, scratch
+from ._numba import bias_or_empty, njit, prange, scratch
 
 Pair = tuple[int, int]
 
@@ -140,14 +140,8 @@ def column_bytes(x_shape, kernel: Pair, out_hw: Pair, itemsize: int) -> int:
 def columns(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> list[np.ndarray]:
     """im2col of `x` chunk by chunk (the chunks of conv2d and conv2d_weight_grad), as new arrays
     that either can be given instead of copying the receptive fields again."""
-    x = np.ascontiguousarray(x)
-    rows, pixels = x.shape[1] * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
-    kept = []
-    for part in _chunks(x.shape[0], rows * pixels * x.itemsize):
-        cols = np.empty((rows, (part.stop - part.start) * pixels), dtype=x.dtype)
-        _im2col(x[part], *kernel, *stride, *padding, *dilation, *out_hw, cols)
-        kept.append(cols)
-    return kept
+    per_image = column_bytes((1, *x.shape[1:]), kernel, out_hw, x.itemsize)
+    return [im2col(x[part], kernel, stride, padding, dilation, out_hw) for part in _chunks(x.shape[0], per_image)]
 
 
 def _columns_of_chunk(x, part, k: int, kept, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
@@ -220,14 +214,11 @@ def _swap_first_two(source, bias, out):
                 out[b, a, k] = source[a, b, k] + shift
 
 
-_NO_BIAS = {np.dtype(np.float32): np.zeros(0, np.float32), np.dtype(np.float64): np.zeros(0, np.float64)}
-
-
 def _to_channels_first(y: np.ndarray) -> np.ndarray:
     """(N, C, H, W) -> (C, N H W), the layout of a GEMM operand, in a scratch buffer."""
     batch, channels = y.shape[:2]
     out = scratch("channels_first", (channels, batch, y.shape[2] * y.shape[3]), y.dtype)
-    _swap_first_two(np.ascontiguousarray(y).reshape(batch, channels, -1), _NO_BIAS[y.dtype], out)
+    _swap_first_two(np.ascontiguousarray(y).reshape(batch, channels, -1), bias_or_empty(None, y.dtype), out)
     return out.reshape(channels, -1)
 
 
@@ -236,7 +227,7 @@ def _to_batch_first(product: np.ndarray, bias, out: np.ndarray) -> None:
     batch, channels = out.shape[:2]
     source = product.reshape(channels, batch, -1)
     target = out.reshape(batch, channels, -1)  # a view: `out` is a contiguous slice of the batch
-    _swap_first_two(source, _NO_BIAS[out.dtype] if bias is None else np.ascontiguousarray(bias, dtype=out.dtype), target)
+    _swap_first_two(source, bias_or_empty(bias, out.dtype), target)
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------

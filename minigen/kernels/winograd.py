@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba import njit, prange, scratch
+from ._numba import bias_or_empty, njit, prange, scratch
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 B_T = np.array([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]])
@@ -119,7 +119,7 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
     bottom, right = 2 * tiles_h + 2 - height - padding[0], 2 * tiles_w + 2 - width - padding[1]
     xp = np.pad(x, ((0, 0), (0, 0), (padding[0], max(bottom, 0)), (padding[1], max(right, 0))))
     u = filter_transform(weight).reshape(16, out_channels, channels)
-    bias = np.zeros(0, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    bias = bias_or_empty(bias, x.dtype)
     y = np.empty((batch, out_channels, *out_hw), dtype=x.dtype)
     per_image = 16 * max(channels, out_channels) * tiles_h * tiles_w * x.itemsize
     step = max(1, CHUNK_BYTES // per_image)
