@@ -2,6 +2,7 @@
 
     minigen train vae [--model mlp|conv|cvae] [--data digits|mnist|fashion-mnist] ...
     minigen train gan [--model mlp|dcgan|cgan|wgan-gp] [--data ring8|grid25|digits|mnist|fashion-mnist] ...
+    minigen train diffusion [--model mlp|unet] [--data ring8|swissroll|digits|mnist|fashion-mnist] ...
     minigen sample CHECKPOINT [--n 100] [--out FILE]
     minigen eval CHECKPOINT [--k 5000]
     minigen exercises build [--out DIR]
@@ -70,15 +71,12 @@ def _train_vae(args) -> int:
         f"{len(experiment.train_x):,} training and {len(experiment.test_x):,} test images"
     )
     history = _train(experiment, config, args)
-    last = history[-1]
-    out = Path(config["out"])
+    last, out = history[-1], Path(config["out"])
     print(
         f"test ELBO {last['test_elbo']:.2f} nats per image (reconstruction {last['test_reconstruction']:.2f}, "
         f"KL {last['test_kl']:.2f}), {last['active_units']} of {config['latent']} latent units active"
     )
-    print(f"pictures: {', '.join(sorted(p.name for p in out.glob('*.png')))} in {out}/")
-    print(f"metrics:  {out / 'metrics.csv'}")
-    print(f"checkpoint: {out / 'checkpoint.npz'} (minigen sample / minigen eval take it)")
+    _print_files(out)
     return 0
 
 
@@ -115,18 +113,66 @@ def _train_gan(args) -> int:
         warnings.simplefilter("once")  # the discriminator-wins advice once, not every epoch
         history = _train(experiment, config, args)
     last, out = history[-1], Path(config["out"])
+    _print_sample_summary(experiment, last)
+    _print_files(out)
+    return 0
+
+
+def _train_diffusion(args) -> int:
+    """`minigen train diffusion`. The algorithm is in minigen/models/diffusion.py: each step's
+    loss is `noise_prediction_loss` (L_simple, through `q_sample`), and sampling is `sample`
+    (`ddpm_step` or `ddim_step`). `DiffusionExperiment` (minigen/experiments/diffusion.py) only
+    feeds it batches and keeps the pictures, metrics and checkpoints."""
+    from .experiments.diffusion import DiffusionExperiment, make_config
+
+    config = make_config(
+        model=args.model,
+        data=args.data,
+        data_dir=args.data_dir,
+        hidden=args.hidden,
+        channels=args.channels,
+        schedule=args.schedule,
+        timesteps=args.timesteps,
+        sampler=args.sampler,
+        sample_steps=args.sample_steps,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        ema=args.ema,
+        seed=args.seed,
+        out=args.out,
+    )
+    experiment = DiffusionExperiment(config)
+    sampler = "DDPM (all steps)" if config["sampler"] == "ddpm" else f"DDIM ({config['sample_steps']} steps)"
+    print(
+        f"training {experiment.name}: {experiment.model.num_parameters():,} parameters, {config['epochs']} epochs, "
+        f"{config['schedule']} schedule over {config['timesteps']} steps, sampling with {sampler}"
+    )
+    history = _train(experiment, config, args)
+    last, out = history[-1], Path(config["out"])
+    print(f"test loss (L_simple) {last['test_loss']:.4f}")
+    _print_sample_summary(experiment, last)
+    _print_files(out)
+    return 0
+
+
+def _print_sample_summary(experiment, last: dict) -> None:
+    """A GAN's or a diffusion model's samples as the last epoch measured them."""
     if experiment.toy:
-        print(f"modes covered: {last['modes_covered']}/{len(experiment.mixture.centers)}, high-quality samples: {last['high_quality']:.0%}")
+        print(f"modes covered: {last['modes_covered']}/{experiment.distribution.modes}, high-quality samples: {last['high_quality']:.0%}")
     else:
         print(
             f"classifier FID {last['fid']:.2f}, {last['classes_above_5pct']} of 10 classes above 5%, "
             f"inception score {last['inception_score']:.2f} "
             f"(minigen eval gives the FID's real-vs-real floor and noise baseline)"
         )
-    print(f"pictures: {', '.join(sorted(p.name for p in out.glob('*.png')) + sorted(p.name for p in out.glob('*.gif')))} in {out}/")
+
+
+def _print_files(out: Path) -> None:
+    pictures = sorted(p.name for p in out.glob("*.png")) + sorted(p.name for p in out.glob("*.gif"))
+    print(f"pictures: {', '.join(pictures)} in {out}/")
     print(f"metrics:  {out / 'metrics.csv'}")
     print(f"checkpoint: {out / 'checkpoint.npz'} (minigen sample / minigen eval take it)")
-    return 0
 
 
 PICTURE_FORMATS = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
@@ -168,9 +214,9 @@ def _sample(args) -> int:
         if args.format == "npz":  # a plain .npz: np.load(path)["samples"], with the labels of a conditional model
             with atomic_file(out) as file:
                 np.savez(file, samples=samples, **({"labels": labels} if labels is not None else {}))
-        elif experiment.config["family"] == "gan" and experiment.toy:
-            real = experiment.mixture.sample(args.n, Generator(0))[0]
-            plots.save(plots.scatter_2d(real, samples, experiment.mixture.centers, f"{args.n} samples"), out)
+        elif getattr(experiment, "toy", False):
+            real = experiment.distribution.sample(args.n, Generator(0))[0]
+            plots.save(plots.scatter_2d(real, samples, experiment.distribution.marks, f"{args.n} samples"), out)
         else:
             plots.save(plots.image_grid(samples, columns=10, title=f"{args.n} samples"), out)
     except OSError as error:
@@ -188,6 +234,8 @@ def _eval(args) -> int:
     experiment = load_run(args.checkpoint)
     if experiment.config["family"] == "gan":
         return _eval_gan(experiment, args)
+    if experiment.config["family"] == "diffusion":
+        return _eval_diffusion(experiment, args)
     evaluation = experiment.evaluate()
     print(f"{experiment.name} after {experiment.epochs_done} epochs, on {len(experiment.test_x):,} test images:")
     print(
@@ -228,15 +276,34 @@ def _floors(measured: dict, n: int) -> str:
 
 
 def _eval_gan(experiment, args) -> int:
-    from . import metrics
-    from .experiments.gan import TOY_SAMPLES
-
     print(f"{experiment.name} after {experiment.epochs_done} epochs:")
+    _print_sample_metrics_of_generator(experiment, args)
+    return 0
+
+
+def _eval_diffusion(experiment, args) -> int:
+    losses, edges = experiment.loss_by_step()
+    sampler = "DDPM, all steps" if experiment.config["sampler"] == "ddpm" else f"DDIM, {experiment.config['sample_steps']} steps"
+    print(f"{experiment.name} after {experiment.epochs_done} epochs (sampling with {sampler}):")
+    print(
+        f"  test loss (L_simple) {losses.mean():.4f}; by step t: "
+        + ", ".join(f"{lo + 1}-{hi} {v:.3f}" for lo, hi, v in zip(edges[:-1], edges[1:], losses))
+    )
+    _print_sample_metrics_of_generator(experiment, args)
+    return 0
+
+
+def _print_sample_metrics_of_generator(experiment, args) -> None:
+    """A GAN's or a diffusion model's samples measured: mode coverage on the toys, the image
+    metrics with their floors otherwise."""
+    from . import metrics
+
     if experiment.toy:
         measured = experiment.measure()
         print(f"modes covered: {measured['modes_covered']}/{measured['modes']}")
-        print(f"high-quality samples: {measured['high_quality']:.0%} (within 3 standard deviations of a mode; {TOY_SAMPLES:,} samples)")
-        return 0
+        within = "within 3 standard deviations of a mode"
+        print(f"high-quality samples: {measured['high_quality']:.0%} ({within}; {metrics.TOY_SAMPLES:,} samples)")
+        return
     n = args.n_samples
     generated = experiment.samples(n)
     measured = experiment.measure(generated)
@@ -252,7 +319,6 @@ def _eval_gan(experiment, args) -> int:
     validation = experiment.train_unit[: min(len(experiment.test_unit), 1000)]
     parzen, sigma = metrics.parzen_log_likelihood(generated, validation, experiment.test_unit)
     print(f"  Parzen window       {parzen:8.2f}   nats per image (sigma {sigma:.3f}; historical: a poor estimate in high dimensions)")
-    return 0
 
 
 def _build_exercises(args) -> int:
@@ -326,6 +392,7 @@ def _listed(defaults: dict) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line; choices and data- or model-dependent defaults come from the experiments' tables."""
+    from .experiments import diffusion as diffusion_runs
     from .experiments import gan as gan_runs
     from .experiments import vae as vae_runs
 
@@ -405,6 +472,47 @@ def build_parser() -> argparse.ArgumentParser:
     gan.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
     gan.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, an existing run is kept)")
     gan.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    diffusion = command(
+        families,
+        "diffusion",
+        help="a denoising diffusion model (defaults: MLP denoiser on the ring of 8 Gaussians)",
+        description="Train a diffusion model. Each step's loss is `noise_prediction_loss` in minigen/models/diffusion.py, "
+        "and `sample` runs the reverse process (`ddpm_step`, `ddim_step`); minigen/experiments/diffusion.py holds the data, "
+        "the denoiser and the pictures.",
+    )
+    diffusion_by_data = {"ring8/swissroll": diffusion_runs.DEFAULTS["toys"], "digits": diffusion_runs.DEFAULTS["digits"],
+                         "mnist/fashion-mnist": diffusion_runs.DEFAULTS["mnist"]}  # fmt: skip
+
+    def diffusion_default(key: str) -> str:
+        return "default: " + "; ".join(f"{data} {_shown(row[key])}" for data, row in diffusion_by_data.items() if key in row)
+
+    diffusion.add_argument(
+        "--model", choices=diffusion_runs.MODELS, help=f"the denoiser: mlp for the toys, unet for images ({diffusion_default('model')})"
+    )
+    diffusion.add_argument("--data", choices=diffusion_runs.DATASETS, default="ring8", help="a 2-D toy or an image set")
+    diffusion.add_argument("--data-dir", help="folder holding mnist/ or fashion-mnist/ (default: $MINIGEN_DATA or ~/.cache/minigen)")
+    diffusion.add_argument("--hidden", type=int, nargs="+", help=f"hidden layer sizes of the MLP ({diffusion_default('hidden')})")
+    diffusion.add_argument(
+        "--channels", type=int, nargs="+", help=f"the U-Net's channels, one count per level ({diffusion_default('channels')})"
+    )
+    diffusion.add_argument("--schedule", choices=diffusion_runs.SCHEDULES, help="the noise schedule beta_t (default: cosine)")
+    diffusion.add_argument("--timesteps", type=int, help="T, the steps of the noising process (default: 1000)")
+    diffusion.add_argument(
+        "--sampler", choices=diffusion_runs.SAMPLERS, default="ddim", help="DDIM (--sample-steps) or ancestral DDPM (all T steps)"
+    )
+    diffusion.add_argument("--sample-steps", type=int, help=f"DDIM's steps from noise to data ({diffusion_default('sample_steps')})")
+    diffusion.add_argument("--epochs", type=int, help=diffusion_default("epochs"))
+    diffusion.add_argument("--batch-size", type=int, help=diffusion_default("batch_size"))
+    diffusion.add_argument("--lr", type=float, help=f"Adam's learning rate ({diffusion_default('lr')})")
+    diffusion.add_argument(
+        "--ema", type=float, help=f"decay of the weights' moving average that samples; 0: none ({diffusion_default('ema')})"
+    )
+    diffusion.add_argument("--seed", type=int, default=0, help="seed of every random number")
+    diffusion.add_argument("--out", help="folder for pictures, metrics.csv and checkpoint.npz (default: runs/diffusion-MODEL-DATA)")
+    diffusion.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    diffusion.add_argument("--overwrite", action="store_true", help="replace the run in --out (without it, an existing run is kept)")
+    diffusion.add_argument("--quiet", action="store_true", help="no progress bars")
 
     sample = command(commands, "sample", help="draw samples from a trained model's checkpoint")
     sample.add_argument("checkpoint")
@@ -487,7 +595,7 @@ def exit_code(error: BaseException) -> int | None:
 
 def _run(parser, args) -> int:
     if args.command == "train":
-        return _train_vae(args) if args.family == "vae" else _train_gan(args)
+        return {"vae": _train_vae, "gan": _train_gan, "diffusion": _train_diffusion}[args.family](args)
     if args.command == "sample":
         return _sample(args)
     if args.command == "eval":

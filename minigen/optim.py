@@ -11,6 +11,8 @@ part of any computation graph.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from .kernels.optim import adam_update
@@ -290,4 +292,31 @@ class ExponentialLR(_Schedule):
         return self.gamma**epoch
 
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "ExponentialLR"]
+class ExponentialMovingAverage:
+    r"""A moving average of a model's weights, updated after every optimizer step:
+    $\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta$ (Polyak averaging in its exponential
+    form; diffusion models sample from it). `model` is the averaged copy, to evaluate and sample
+    with; with decay 0 it is the trained model itself."""
+
+    def __init__(self, model, decay: float):
+        if not 0.0 <= decay < 1.0:
+            raise ValueError(f"ExponentialMovingAverage: decay must be in [0, 1), got {decay!r}")
+        self.decay = decay
+        self.model = model if decay == 0.0 else copy.deepcopy(model)
+
+    def update(self, model) -> None:
+        if self.decay == 0.0:
+            return
+        for average, theta in zip(self.model.parameters(), model.parameters()):
+            average.data *= self.decay
+            average.data += (1.0 - self.decay) * theta.data
+
+    def state_dict(self) -> dict:
+        return {} if self.decay == 0.0 else self.model.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.decay != 0.0:
+            self.model.load_state_dict(state)
+
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "ExponentialLR", "ExponentialMovingAverage"]

@@ -38,6 +38,27 @@ def save(fig: Figure, path) -> Path:
     return Path(path)
 
 
+def save_gif(frames: Sequence, path, seconds_per_frame: float = 0.3, last_frame_seconds: float | None = None) -> Path:
+    """An animated GIF (looping) of `frames`: PNG files, or Figures of one size (drawn uncropped,
+    so that every frame has the same size), the last one shown for `last_frame_seconds` if given.
+    Pillow comes with matplotlib."""
+    from PIL import Image
+
+    def image(frame):
+        if isinstance(frame, (str, Path)):
+            return Image.open(frame)
+        buffer = io.BytesIO()
+        frame.savefig(buffer, format="png", dpi=100)
+        return Image.open(buffer)
+
+    images = [image(frame).convert("P", palette=Image.ADAPTIVE) for frame in frames]
+    durations = [int(1000 * seconds_per_frame)] * len(images)
+    durations[-1] = int(1000 * (seconds_per_frame if last_frame_seconds is None else last_frame_seconds))
+    with atomic_file(path) as file:
+        images[0].save(file, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0)
+    return Path(path)
+
+
 def png_bytes(fig: Figure) -> bytes | None:
     """The figure as PNG bytes, cropped as `save` crops it; None for a figure with nothing drawn."""
     if not (fig.axes or fig.images or fig.texts or fig.patches or fig.lines):
@@ -163,4 +184,52 @@ def scatter_2d(
     ax.set_ylabel("x2")
     ax.legend(loc="upper right", fontsize=7)
     ax.set_title(title)
+    return fig
+
+
+def steps_shown(trajectory: Sequence, count: int) -> list:
+    """`count` entries of a sampler's trajectory [(t, x_t), ...], evenly spaced, the first and last included."""
+    picks = np.unique(np.round(np.linspace(0, len(trajectory) - 1, count)).astype(int))
+    return [trajectory[i] for i in picks]
+
+
+def denoising_strip(trajectory: Sequence, rows: int = 8, columns: int = 9, title: str = "from noise to images") -> Figure:
+    """Images being denoised: one sample per row, its x_t at `columns` steps of the reverse
+    process from left (x_T, noise) to right (x_0); `trajectory` is [(t, x_t), ...] from
+    `minigen.models.diffusion.sample`, images in [-1, 1] (shown clipped)."""
+    shown = steps_shown(trajectory, columns)
+    images = np.stack([x[row] for row in range(rows) for _, x in shown])
+    fig = image_grid(np.clip((images + 1) / 2, 0, 1), columns=len(shown), title=title)
+    ax, side = fig.axes[0], images.shape[-1]
+    ax.set_xticks(1 + np.arange(len(shown)) * (side + 1) + (side - 1) / 2, labels=[f"t={t}" for t, _ in shown], fontsize=7)
+    return fig
+
+
+def trajectory_scatter(trajectory: Sequence, real: np.ndarray, panels: int = 6, limits: float = 3.0) -> Figure:
+    """2-D points being denoised: x_t at `panels` steps of the reverse process, beside the data."""
+    shown = steps_shown(trajectory, panels)
+    fig = _figure(figsize=(2.4 * len(shown), 2.6))
+    for i, (t, x) in enumerate(shown):
+        ax = fig.add_subplot(1, len(shown), i + 1)
+        ax.scatter(real[:, 0], real[:, 1], s=2, alpha=0.2, color="tab:blue")
+        ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.5, color="tab:orange")
+        ax.set_xlim(-limits, limits)
+        ax.set_ylim(-limits, limits)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"t = {t}", fontsize=9)
+    return fig
+
+
+def bars(labels: Sequence[str], values: Sequence[float], title: str, ylabel: str, xlabel: str = "") -> Figure:
+    """One bar per label."""
+    fig = _figure(figsize=(6, 3.5))
+    ax = fig.add_subplot()
+    ax.bar(range(len(values)), values, color="tab:blue")
+    ax.set_xticks(range(len(values)), labels=labels, rotation=45 if len(values) > 6 else 0, fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, axis="y")
     return fig

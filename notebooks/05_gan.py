@@ -176,7 +176,7 @@ plots.curves(history, ["modes_covered"], "modes covered during training", "modes
 
 # %%
 plots.scatter_2d(
-    experiment.mixture.sample(2500, mg.Generator(0))[0], experiment.generate(2500), experiment.mixture.centers, "after training"
+    experiment.distribution.sample(2500, mg.Generator(0))[0], experiment.generate(2500), experiment.distribution.centers, "after training"
 )
 
 # %% [markdown]

@@ -8,6 +8,7 @@ fails when a `Function` in minigen has no case here: a new op cannot skip the te
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -357,6 +358,23 @@ def _np_batch_norm_activation(x, w, b, negative_slope):
     return np.where(z > 0, z, negative_slope * z)
 
 
+@st.composite
+def group_norm_inputs(draw, dtype):
+    groups, per_group = draw(st.integers(1, 3)), draw(st.integers(1, 2))
+    channels, spatial = groups * per_group, tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=2)))
+    assume(per_group * math.prod(spatial) >= 2)  # a variance over one value is 0: x_hat is 0 and flat
+    x = draw(arrays((draw(st.integers(1, 3)), channels, *spatial), dtype))
+    weight, bias = draw(arrays((channels,), dtype, 0.5, 2.0, stream=1)), draw(arrays((channels,), dtype, stream=2))
+    return [x, weight, bias], {"num_groups": groups}
+
+
+def _np_group_norm(x, w, b, num_groups):
+    groups = x.reshape(x.shape[0], num_groups, -1)
+    x_hat = ((groups - groups.mean(axis=2, keepdims=True)) / np.sqrt(groups.var(axis=2, keepdims=True) + 1e-5)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    return x_hat * w.reshape(shape) + b.reshape(shape)
+
+
 def _pairs(**params):
     """Normalise int-or-pair arguments the way minigen.functional does, for the references."""
     return {k: (v, v) if isinstance(v, int) else tuple(v) for k, v in params.items()}
@@ -488,5 +506,6 @@ REGISTRY = [
     OpCase("batch_norm", (L.BatchNorm,), F.batch_norm, _np_batch_norm, batch_norm_inputs),
     OpCase("batch_norm_leaky_relu", (L.BatchNorm,), lambda x, w, b, negative_slope: F.batch_norm(x, w, b, negative_slope=negative_slope),
            _np_batch_norm_activation, batch_norm_activation_inputs),
+    OpCase("group_norm", (), lambda x, w, b, num_groups: F.group_norm(x, num_groups, w, b), _np_group_norm, group_norm_inputs),
 ]
 # fmt: on

@@ -2,6 +2,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from minigen.cli import main
@@ -71,6 +72,43 @@ def test_train_gan_on_the_ring_then_eval_and_sample(tmp_path, capsys):
     assert main(["sample", str(out / "checkpoint.npz"), "--n", "50", "--out", str(tmp_path / "points.png")]) == 0
 
 
+def test_train_diffusion_on_the_ring_then_eval_and_sample(tmp_path, capsys):
+    out = tmp_path / "diffusion"
+    assert main(["train", "diffusion", "--epochs", "2", "--hidden", "16", "16", "--sample-steps", "10", "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    last = load(out / "checkpoint.npz")["history"][-1]
+    reported = f"modes covered: {last['modes_covered']}/8"
+    assert "sampling with DDIM (10 steps)" in printed and f"test loss (L_simple) {last['test_loss']:.4f}" in printed
+    assert f"{reported}, high-quality samples: {last['high_quality']:.0%}" in printed
+    assert "trajectory.gif" in printed and "loss_by_step.png" in printed
+    assert main(["eval", str(out / "checkpoint.npz")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "diffusion-mlp-ring8 after 2 epochs (sampling with DDIM, 10 steps):"
+    assert lines[1].startswith(f"  test loss (L_simple) {last['test_loss']:.4f}; by step t: 1-100 ")
+    assert lines[2:] == [
+        reported,
+        f"high-quality samples: {last['high_quality']:.0%} (within 3 standard deviations of a mode; 2,500 samples)",
+    ]
+    assert main(["sample", str(out / "checkpoint.npz"), "--n", "50", "--out", str(tmp_path / "points.png")]) == 0
+    assert (tmp_path / "points.png").stat().st_size > 5000
+
+
+def test_eval_of_an_image_diffusion_model_prints_fid_beside_its_floor_and_baseline(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
+    out = tmp_path / "unet"
+    argv = ["train", "diffusion", "--data", "digits", "--epochs", "1", "--channels", "8", "16", "--sample-steps", "4", "--out", str(out)]
+    assert main([*argv, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out / "checkpoint.npz")]) == 0
+    printed = capsys.readouterr().out
+    last = load(out / "checkpoint.npz")["history"][-1]
+    # the same 1,000 samples as training scored after its last epoch: the same FID
+    assert re.search(rf"classifier FID +{last['fid']:.2f} +\(1,000 samples; real-vs-real floor [0-9.]+, uniform noise [0-9.]+;", printed)
+    assert main(["sample", str(out / "checkpoint.npz"), "--format", "npz", "--n", "12", "--out", str(tmp_path / "s.npz")]) == 0
+    with np.load(tmp_path / "s.npz") as arrays:
+        assert arrays["samples"].shape == (12, 1, 8, 8) and 0 <= arrays["samples"].min() and arrays["samples"].max() <= 1
+
+
 def test_eval_of_an_image_gan_prints_fid_beside_its_floor_and_baseline(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("MINIGEN_DATA", str(tmp_path / "data"))
     out = tmp_path / "dcgan"
@@ -124,6 +162,17 @@ def test_exercises_build_writes_student_notebooks(tmp_path, capsys):
         (
             ["train", "gan", "--model", "dcgan", "--data", "digits", "--batch-size", "5000"],
             "--batch-size 5000 is larger than the 1,442 training images",
+        ),
+        (["train", "diffusion", "--model", "unet"], "--model unet is for images; --data ring8 takes --model mlp"),
+        (["train", "diffusion", "--data", "digits", "--hidden", "8"], "--hidden sizes the MLP; --model unet takes --channels"),
+        (["train", "diffusion", "--channels", "8"], "--channels sizes the U-Net; --model mlp takes --hidden"),
+        (["train", "diffusion", "--sample-steps", "2000"], "--sample-steps 2000 is more than the 1000 steps of the process"),
+        (["train", "diffusion", "--sampler", "ddpm", "--sample-steps", "50"], "--sample-steps is DDIM's; --sampler ddpm takes all"),
+        (["train", "diffusion", "--timesteps", "1"], "--timesteps must be a whole number >= 2, got 1"),
+        (["train", "diffusion", "--ema", "1"], "--ema must be in [0, 1), got 1.0"),
+        (
+            ["train", "diffusion", "--data", "mnist", "--channels", "8", "8", "8", "8"],
+            "--channels: 4 levels halve the 28x28 images 3 times, so their sides must be divisible by 8; give at most 3 channel counts",
         ),
         (["sample", "nothing.npz", "--n", "0"], "--n must be a positive whole number, got 0"),
         (["eval", "nothing.npz", "--k", "0"], "--k must be a positive whole number, got 0"),
@@ -340,6 +389,7 @@ def test_a_checkpoint_of_an_earlier_version_is_one_line_not_a_keyerror(tmp_path,
     [
         ("gan", "_train_gan", "discriminator_step", r"loss = discriminator_loss\("),
         ("vae", "_train_vae", "elbo_step", r"loss = -terms\.elbo\.mean\(\)"),
+        ("diffusion", "_train_diffusion", "noise_prediction_loss", r"return \(\(predicted - noise\) \*\* 2\)\.mean\(\)"),
     ],
 )
 def test_the_command_leads_to_the_line_that_computes_the_loss_in_one_more_file(family, handler, step, loss_line, capsys):

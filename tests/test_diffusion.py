@@ -5,7 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from minigen.models.diffusion import NoiseSchedule, ddim_step, ddpm_step, posterior, q_sample, sample, timestep_embedding
+import minigen as mg
+from minigen.experiments import diffusion as runs
+from minigen.experiments.settings import SettingError
+from minigen.models.diffusion import NoiseSchedule, UNetDenoiser, ddim_step, ddpm_step, posterior, q_sample, sample, timestep_embedding
+from minigen.train import train
 
 SCHEDULES = {"linear": NoiseSchedule.linear(1000), "cosine": NoiseSchedule.cosine(1000)}
 
@@ -123,7 +127,9 @@ def test_timestep_embedding_is_sines_and_cosines_of_geometric_frequencies():
 def test_bad_settings_are_refused():
     with pytest.raises(ValueError, match=r"NoiseSchedule.linear: steps must be a positive int, got 0"):
         NoiseSchedule.linear(0)
-    with pytest.raises(ValueError, match=r"sample: steps must be an int from 1 to T = 1000, got 2000"):
+    with pytest.raises(
+        ValueError, match=r"sample: steps must be an int from 1 to T = 1000 \(or None for all T ancestral steps\), got 2000"
+    ):
         sample(lambda x, t: x, SCHEDULES["linear"], (2,), np.random.default_rng(0), steps=2000)
 
 
@@ -175,3 +181,95 @@ def test_clipping_x0_keeps_ddim_finite_where_the_cosine_schedule_ends_in_pure_no
     assert np.abs(unclipped).max() > 20 and np.abs(clipped).max() < 1.5
     # with a prediction that needs no clipping, clipping changes nothing
     np.testing.assert_allclose(ddim_step(schedule, x_t, 10, 5, noise, clip=1e9), ddim_step(schedule, x_t, 10, 5, noise))
+
+
+# --- the U-Net and its parts ------------------------------------------------------------------
+
+
+def test_group_norm_normalises_each_example_and_group_on_its_own():
+    x = np.random.default_rng(0).normal(3.0, 2.0, (4, 6, 5, 5)).astype(np.float32)
+    x[0] *= 100.0  # one example far from the others changes nothing for them (unlike batch norm)
+    layer = mg.nn.GroupNorm(3, 6)
+    y = layer(mg.Tensor(x)).data.reshape(4, 3, -1)
+    np.testing.assert_allclose(y.mean(axis=2), 0.0, atol=1e-5)
+    np.testing.assert_allclose(y.var(axis=2), 1.0, rtol=1e-3)
+    np.testing.assert_allclose(layer(mg.Tensor(x[1:])).data, layer(mg.Tensor(x)).data[1:], rtol=1e-6)
+    with pytest.raises(ValueError, match=r"group_norm: num_groups must be a positive whole number that divides the 6 channels, got 4"):
+        mg.functional.group_norm(mg.Tensor(x), 4)
+    with pytest.raises(ValueError, match=r"GroupNorm\(3, 6\): expected input \(N, 6, \.\.\.\), got shape \(4, 5\)"):
+        layer(mg.Tensor(np.zeros((4, 5), np.float32)))
+
+
+@pytest.mark.parametrize("shape, channels", [((1, 8, 8), (8, 16)), ((1, 28, 28), (8, 16, 16))])
+def test_the_unet_predicts_noise_of_the_images_shape_and_starts_at_zero(shape, channels):
+    mg.manual_seed(0)
+    net = UNetDenoiser(shape, channels, groups=4)
+    x = np.random.default_rng(0).standard_normal((3, *shape)).astype(np.float32)
+    assert net(mg.Tensor(x), np.array([1, 500, 1000])).shape == (3, *shape)
+    np.testing.assert_array_equal(net(mg.Tensor(x), 7).data, 0.0)  # the last convolution starts at zero
+    for p in net.parameters():  # once trained a little, every weight gets a gradient: the skips are wired
+        p.data += 0.01 * np.random.default_rng(1).standard_normal(p.shape).astype(np.float32)
+    loss = (net(mg.Tensor(x), np.array([3, 30, 300])) ** 2).mean()
+    loss.backward()
+    assert all(p.grad is not None and np.abs(p.grad.data).max() > 0 for p in net.parameters())
+
+
+def test_the_unet_refuses_sides_it_cannot_halve():
+    with pytest.raises(ValueError, match=r"UNetDenoiser: 3 levels halve the image 2 times, so its sides must be divisible by 4; got 10x10"):
+        UNetDenoiser((1, 10, 10), (8, 16, 16))
+
+
+def test_the_moving_average_follows_its_formula_and_decay_zero_is_the_model_itself():
+    model = mg.nn.Linear(3, 2)
+    average = mg.optim.ExponentialMovingAverage(model, 0.9)
+    start = model.weight.data.copy()
+    model.weight.data += 1.0
+    average.update(model)
+    np.testing.assert_allclose(average.model.weight.data, 0.9 * start + 0.1 * (start + 1.0), rtol=1e-6)
+    assert mg.optim.ExponentialMovingAverage(model, 0.0).model is model
+    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\), got 1.0"):
+        mg.optim.ExponentialMovingAverage(model, 1.0)
+
+
+# --- runs: minigen train diffusion ------------------------------------------------------------
+
+
+def _toy_run(out, epochs=2, **settings):
+    config = runs.make_config(data="ring8", hidden=[32, 32], epochs=epochs, sample_steps=10, out=str(out), **settings)
+    return runs.DiffusionExperiment(config)
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path):
+    straight = _toy_run(tmp_path / "a")
+    train(straight, 2, tmp_path / "a", progress=False)
+    train(_toy_run(tmp_path / "b"), 1, tmp_path / "b", progress=False)
+    resumed = _toy_run(tmp_path / "b")
+    history = train(resumed, 2, tmp_path / "b", resume=True, progress=False)
+    for key, value in straight.model.state_dict().items():
+        np.testing.assert_array_equal(resumed.model.state_dict()[key], value, err_msg=key)
+    assert [row["epoch"] for row in history] == [1, 2] and history[-1]["modes_covered"] == straight.evaluate()["modes_covered"]
+
+
+def test_a_toy_run_draws_the_samples_the_trajectory_and_the_loss_by_step(tmp_path):
+    from PIL import Image
+
+    experiment = _toy_run(tmp_path)
+    history = train(experiment, 2, tmp_path, progress=False)
+    assert "modes_covered" not in history[0] and "high_quality" in history[1]  # sample metrics after the last epoch
+    for picture in ("samples.png", "trajectory.png", "loss_by_step.png", "losses.png"):
+        assert (tmp_path / picture).stat().st_size > 5000, picture
+    gif = Image.open(tmp_path / "trajectory.gif")
+    assert gif.n_frames == 11  # x_T and every step of 10-step DDIM
+    gif.seek(10)
+    assert gif.info["duration"] == 1500  # the samples stay on screen
+    losses, edges = experiment.loss_by_step()
+    assert list(edges) == list(range(0, 1001, 100)) and np.all(np.isfinite(losses))
+    assert history[-1]["test_loss"] == pytest.approx(losses.mean())
+
+
+def test_the_toys_take_the_mlp_and_images_the_unet():
+    with pytest.raises(SettingError, match="--model unet is for images; --data ring8 takes --model mlp"):
+        runs.make_config(model="unet", data="ring8")
+    with pytest.raises(SettingError, match="--model mlp is for the 2-D toys; --data digits takes --model unet"):
+        runs.make_config(model="mlp", data="digits")
+    assert runs.make_config(data="digits")["channels"] == [32, 64] and runs.make_config(data="mnist")["channels"] == [32, 64, 64]

@@ -71,7 +71,7 @@ def test_the_d_step_moves_only_d_and_the_g_step_only_g(tmp_path, steps):
     d_step, g_step = steps
     experiment = _toy(tmp_path, model="wgan-gp" if d_step is critic_step else "mlp")
     G, D, rng = experiment.G, experiment.D, mg.Generator(0)
-    real, z = mg.Tensor(experiment.mixture.sample(32, rng)[0]), mg.randn(32, 2, generator=rng)
+    real, z = mg.Tensor(experiment.distribution.sample(32, rng)[0]), mg.randn(32, 2, generator=rng)
     g_before, d_before = _parameters(G), _parameters(D)
     reported = d_step(G, D, experiment.d_opt, real, z)
     assert _same(g_before, G) and not _same(d_before, D)

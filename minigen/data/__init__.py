@@ -3,7 +3,7 @@
 from .digits import load_digits
 from .loader import DataLoader, binarize_dynamic, binarize_fixed, one_hot, to_symmetric, to_unit
 from .mnist import DataUnavailable, data_root, download, load_mnist, read_idx
-from .toys import GaussianMixture2D, grid25, ring8, swiss_roll, two_moons
+from .toys import GaussianMixture2D, SwissRoll, grid25, ring8, swiss_roll, swissroll, two_moons
 
 
 def load_images(name: str, split: str, root=None):
@@ -17,7 +17,8 @@ def load_images(name: str, split: str, root=None):
 # fmt: off
 __all__ = [
     "toys", "digits", "mnist", "loader",  # the modules
-    "DataLoader", "DataUnavailable", "GaussianMixture2D", "binarize_dynamic", "binarize_fixed", "data_root", "download", "grid25",
-    "load_digits", "load_images", "load_mnist", "one_hot", "read_idx", "ring8", "swiss_roll", "to_symmetric", "to_unit", "two_moons",
+    "DataLoader", "DataUnavailable", "GaussianMixture2D", "SwissRoll", "binarize_dynamic", "binarize_fixed", "data_root", "download",
+    "grid25", "load_digits", "load_images", "load_mnist", "one_hot", "read_idx", "ring8", "swiss_roll", "swissroll", "to_symmetric",
+    "to_unit", "two_moons",
 ]
 # fmt: on

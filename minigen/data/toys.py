@@ -5,9 +5,11 @@ show mode collapse.
   ring of Metz et al. (2017, "Unrolled Generative Adversarial Networks").
 - `grid25`: 25 Gaussians on the 5x5 grid {-4, -2, 0, 2, 4}^2, standard deviation 0.05, the
   grid of Srivastava et al. (2017, "VEEGAN").
-- `swiss_roll` and `two_moons`: curved one-piece shapes, with no discrete modes.
+- `swissroll` (`SwissRoll`) and `two_moons`: curved one-piece shapes; the swiss roll's
+  modes for the metrics are the eight stretches of its spiral.
 
-The mixtures report their modes (`centers`, `std`), which `minigen.metrics` uses to count
+The mixtures and the swiss roll report their modes (`centers`, `center_modes`, `std`), which
+`minigen.metrics` uses to count
 the modes a generator covers and its share of high-quality samples.
 """
 
@@ -35,6 +37,20 @@ class GaussianMixture2D:
         points = self.centers[mode] + self.std * r.standard_normal((n, 2))
         return points.astype(np.float32), mode
 
+    @property
+    def modes(self) -> int:
+        return len(self.centers)
+
+    @property
+    def marks(self) -> np.ndarray:
+        """What plots mark as the modes: the centers."""
+        return self.centers
+
+    @property
+    def center_modes(self) -> np.ndarray:
+        """The mode of each center: itself."""
+        return np.arange(len(self.centers))
+
 
 def ring8(radius: float = 2.0, std: float = 0.02) -> GaussianMixture2D:
     angles = 2 * np.pi * np.arange(8) / 8
@@ -47,12 +63,58 @@ def grid25(spacing: float = 2.0, std: float = 0.05) -> GaussianMixture2D:
     return GaussianMixture2D("grid25", np.stack([xs.ravel(), ys.ravel()], axis=1), std)
 
 
+@dataclass(frozen=True)
+class SwissRoll:
+    """A 2-D spiral: angle t uniform from 1.5 pi to 4.5 pi, the point t (cos t, sin t) / 5 (so
+    within about [-3, 3]), plus Gaussian noise of standard deviation `noise`.
+
+    For the mode metrics the curve stands in for the modes: `centers` are points close together
+    along it, and `center_modes` says which of `sections` equal stretches of the angle each lies
+    in, so "modes covered" counts the stretches of the spiral a generator reaches."""
+
+    noise: float = 0.05
+    sections: int = 8
+    name: str = "swissroll"
+
+    @staticmethod
+    def _curve(u: np.ndarray) -> np.ndarray:
+        t = 1.5 * np.pi * (1 + 2 * u)  # u in [0, 1): where along the spiral
+        return np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / 5
+
+    def sample(self, n: int, generator: Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """n points (float32, shape (n, 2)) and the stretch of the spiral each came from (shape (n,))."""
+        r = rng(generator)
+        u = r.random(n)
+        points = self._curve(u) + self.noise * r.standard_normal((n, 2))
+        return points.astype(np.float32), (u * self.sections).astype(int)
+
+    @property
+    def std(self) -> float:
+        return self.noise
+
+    @property
+    def modes(self) -> int:
+        return self.sections
+
+    marks = None  # plots mark no modes on the curve
+
+    @property
+    def centers(self) -> np.ndarray:
+        """2,000 points along the curve (about 0.01 apart)."""
+        return self._curve((np.arange(2000) + 0.5) / 2000)
+
+    @property
+    def center_modes(self) -> np.ndarray:
+        return ((np.arange(2000) + 0.5) / 2000 * self.sections).astype(int)
+
+
+def swissroll(noise: float = 0.05) -> SwissRoll:
+    return SwissRoll(noise)
+
+
 def swiss_roll(n: int, noise: float = 0.05, generator: Generator | None = None) -> np.ndarray:
-    """A 2-D spiral: angle t from 1.5 pi to 4.5 pi, radius t, scaled by 1/5 to about [-3, 3]."""
-    r = rng(generator)
-    t = 1.5 * np.pi * (1 + 2 * r.random(n))
-    points = np.stack([t * np.cos(t), t * np.sin(t)], axis=1) / 5 + noise * r.standard_normal((n, 2))
-    return points.astype(np.float32)
+    """n points of `SwissRoll(noise)`."""
+    return SwissRoll(noise).sample(n, generator)[0]
 
 
 def two_moons(n: int, noise: float = 0.1, generator: Generator | None = None) -> tuple[np.ndarray, np.ndarray]:

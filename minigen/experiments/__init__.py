@@ -23,6 +23,7 @@ def load_run(checkpoint):
     run's checkpoint raises SettingError saying what it is."""
     from ..serialization import CheckpointError, load
     from ..train import restore
+    from .diffusion import DiffusionExperiment
     from .gan import GANExperiment
     from .settings import SettingError
     from .vae import VAEExperiment
@@ -37,7 +38,7 @@ def load_run(checkpoint):
             f"{checkpoint} is a minigen checkpoint but not one of a training run (it has no run settings); "
             f"give the checkpoint.npz that `minigen train` wrote"
         )
-    families = {"vae": VAEExperiment, "gan": GANExperiment}
+    families = {"vae": VAEExperiment, "gan": GANExperiment, "diffusion": DiffusionExperiment}
     if config.get("family") not in families:
         raise SettingError(f"{checkpoint} holds a {config.get('family')!r} run, which this minigen does not know")
     try:

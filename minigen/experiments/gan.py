@@ -31,7 +31,6 @@ from ..models.gan import (
 from ..nn import eval_mode
 from ..nn.init import dcgan_init_
 from ..random import Generator, default_generator, manual_seed
-from ..serialization import atomic_file
 from .settings import (
     SettingError,
     batch_fits,
@@ -69,7 +68,6 @@ DEFAULTS = {
 }
 # fmt: on
 TOY_STEPS_PER_EPOCH = 100
-TOY_SAMPLES = 2500  # the mode-coverage protocol's sample count (see minigen.metrics)
 
 
 def make_config(
@@ -146,7 +144,7 @@ class GANExperiment:
         self.rng = Generator(config["seed"] + 1)  # data order, noise, penalty points
         latent = config["latent"]
         if self.toy:
-            self.mixture = TOYS[config["data"]]()
+            self.distribution = TOYS[config["data"]]()
             self.G = MLPGenerator(latent, (2,), config["hidden"], output="linear")
             self.D = MLPDiscriminator((2,), config["hidden"])
         else:
@@ -184,7 +182,7 @@ class GANExperiment:
     def batches(self):
         if self.toy:
             n = self.config["batch_size"]
-            return [(self.mixture.sample(n, self.rng)[0], None) for _ in range(TOY_STEPS_PER_EPOCH)]
+            return [(self.distribution.sample(n, self.rng)[0], None) for _ in range(TOY_STEPS_PER_EPOCH)]
         return DataLoader(
             self.train_x, self.train_y, batch_size=self.config["batch_size"], shuffle=True, drop_last=True, generator=self.rng
         )
@@ -230,9 +228,9 @@ class GANExperiment:
         default the evaluation's samples: 2,500 on the toys (the protocol's), 1,000 images (see
         minigen.metrics)."""
         if samples is None:
-            samples = self.samples(TOY_SAMPLES if self.toy else metrics.EVAL_SAMPLES)
+            samples = self.samples(metrics.TOY_SAMPLES if self.toy else metrics.EVAL_SAMPLES)
         if self.toy:
-            return metrics.mode_metrics(samples, self.mixture.centers, self.mixture.std)
+            return metrics.mode_metrics(samples, self.distribution.centers, self.distribution.std)
         if self._reference is None or self._reference["n"] != len(samples):  # the real images' side: once per run
             self._reference = metrics.reference_features(self.classifier, self.train_unit, self.test_unit, len(samples))
         return metrics.image_metrics(self.classifier, samples, self.train_unit, self.test_unit, reference=self._reference)
@@ -274,9 +272,9 @@ class GANExperiment:
         for epoch in range(self._frames_written, len(self.frames)):
             if self.toy:
                 fig = plots.scatter_2d(
-                    self.mixture.sample(1000, Generator(0))[0],
+                    self.distribution.sample(1000, Generator(0))[0],
                     self.frames[epoch],
-                    self.mixture.centers,
+                    self.distribution.centers,
                     title=f"epoch {epoch + 1}",
                     limits=5.0 if self.config["data"] == "grid25" else 3.0,
                 )
@@ -302,12 +300,16 @@ class GANExperiment:
             ),
         ]
         if frames:
-            written.append(save_gif(frames, out / "training.gif"))
+            written.append(plots.save_gif(frames, out / "training.gif"))
         if self.toy:
-            real = self.mixture.sample(TOY_SAMPLES, Generator(0))[0]
+            real = self.distribution.sample(metrics.TOY_SAMPLES, Generator(0))[0]
             last = history[-1]  # the evaluation of these very samples (the same seed)
-            title = f"{last['modes_covered']}/{len(self.mixture.centers)} modes, {last['high_quality']:.0%} high quality"
-            written.append(plots.save(plots.scatter_2d(real, self.generate(TOY_SAMPLES), self.mixture.centers, title), out / "samples.png"))
+            title = f"{last['modes_covered']}/{len(self.distribution.centers)} modes, {last['high_quality']:.0%} high quality"
+            written.append(
+                plots.save(
+                    plots.scatter_2d(real, self.generate(metrics.TOY_SAMPLES), self.distribution.centers, title), out / "samples.png"
+                )
+            )
             return written
         title = "samples, one class per row" if self.conditional else "samples"
         written.append(plots.save(plots.image_grid(self.generate(100, self.fixed_labels), columns=10, title=title), out / "samples.png"))
@@ -348,13 +350,3 @@ class GANExperiment:
         default_generator.load_state_dict(state["default_generator"])
         self.steps = int(state["steps"])
         self.frames = list(state["frames"])
-
-
-def save_gif(frames, path, seconds_per_frame: float = 0.3) -> Path:
-    """An animated GIF of PNG frames (Pillow comes with matplotlib)."""
-    from PIL import Image
-
-    images = [Image.open(frame).convert("P", palette=Image.ADAPTIVE) for frame in frames]
-    with atomic_file(path) as file:
-        images[0].save(file, format="GIF", save_all=True, append_images=images[1:], duration=int(1000 * seconds_per_frame), loop=0)
-    return Path(path)

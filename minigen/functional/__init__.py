@@ -2,7 +2,8 @@
 
 - `activations`: relu, leaky_relu, sigmoid, tanh, silu, softplus, log_sigmoid, logsumexp,
   softmax, log_softmax;
-- `layers`: linear, conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d, batch_norm;
+- `layers`: linear, conv2d, conv_transpose2d, avg_pool2d, upsample_nearest2d, batch_norm,
+  group_norm;
 - `losses`: binary_cross_entropy_with_logits, binary_cross_entropy, mse_loss,
   cross_entropy, gaussian_nll_loss, kl_standard_normal.
 
@@ -29,6 +30,7 @@ from .layers import (
     batch_norm_statistics,
     conv2d,
     conv_transpose2d,
+    group_norm,
     linear,
     pair_of_ints,
     upsample_nearest2d,
@@ -46,7 +48,7 @@ from .losses import (
 __all__ = [
     "activations", "layers", "losses",  # the modules
     "relu", "leaky_relu", "sigmoid", "tanh", "silu", "softplus", "log_sigmoid", "logsumexp", "softmax", "log_softmax",
-    "linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm", "batch_norm_statistics",
+    "linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm", "batch_norm_statistics", "group_norm",
     "binary_cross_entropy_with_logits", "binary_cross_entropy", "mse_loss", "cross_entropy",
     "gaussian_nll_loss", "kl_standard_normal",
     "matmul", "maximum", "minimum", "concatenate", "stack", "pad", "where",

@@ -1,4 +1,4 @@
-r"""The operations behind the layers: linear, convolutions, pooling and upsampling.
+r"""The operations behind the layers: linear, convolutions, pooling, upsampling and normalisation.
 
 Arguments and weight layouts are PyTorch's (`conv2d` weight (out, in, kh, kw),
 `conv_transpose2d` weight (in, out, kh, kw), `linear` weight (out, in)), so weights move
@@ -25,7 +25,7 @@ from ..kernels import norm as norm_kernels
 from ..kernels import pool as pool_kernels
 from ..kernels import winograd
 
-__all__ = ["linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm"]
+__all__ = ["linear", "conv2d", "conv_transpose2d", "avg_pool2d", "upsample_nearest2d", "batch_norm", "group_norm"]
 
 
 # --- dense -----------------------------------------------------------------------------------
@@ -405,3 +405,32 @@ def batch_norm(
     mean, var = statistics if statistics is not None else batch_norm_statistics(x.data)
     slope = 1.0 if negative_slope is None else float(negative_slope)
     return BatchNorm.apply(x, weight, bias, mean=mean.reshape(-1), var=var.reshape(-1), eps=eps, negative_slope=slope)
+
+
+# --- group normalisation ---------------------------------------------------------------------
+
+
+def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    r"""Normalise each example on its own: split its C channels into `num_groups` groups and give
+    each group (its channels and every position) mean 0 and variance 1, then scale and shift per
+    channel (Wu and He, 2018):
+
+    $$\hat x = \frac{x - \mu_{n,g}}{\sqrt{\sigma_{n,g}^2 + \epsilon}}, \qquad y = \gamma \hat x + \beta.$$
+
+    Unlike batch norm it does not depend on the other examples of the batch, so training and
+    evaluation compute the same thing; diffusion U-Nets use it. Written with differentiable
+    operations (reshape, mean, multiply), so its gradients, and theirs, come from theirs."""
+    op = "group_norm"
+    if x.ndim < 2:
+        raise ValueError(f"{op}: input must have shape (N, C, ...), got {x.shape}")
+    channels = x.shape[1]
+    if isinstance(num_groups, bool) or not isinstance(num_groups, Integral) or num_groups < 1 or channels % num_groups:
+        raise ValueError(f"{op}: num_groups must be a positive whole number that divides the {channels} channels, got {num_groups!r}")
+    _check_bias(op, weight, channels, "weight")
+    _check_bias(op, bias, channels)
+    groups = x.reshape(x.shape[0], num_groups, -1)
+    centred = groups - groups.mean(axis=2, keepdims=True)
+    x_hat = (centred * ((centred * centred).mean(axis=2, keepdims=True) + eps) ** -0.5).reshape(x.shape)
+    shape = (1, channels) + (1,) * (x.ndim - 2)
+    y = x_hat if weight is None else x_hat * weight.reshape(shape)
+    return y if bias is None else y + bias.reshape(shape)

@@ -53,6 +53,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import functional as F
 from .. import nn
 from ..engine.arrays import concatenate
 from ..engine.tensor import Tensor
@@ -67,6 +68,8 @@ __all__ = [
     "sample",
     "timestep_embedding",
     "MLPDenoiser",
+    "ResidualBlock",
+    "UNetDenoiser",
 ]
 
 
@@ -194,22 +197,28 @@ def sample(
     eta: float = 0.0,
     clip: float | None = None,
     dtype=np.float32,
+    trajectory: list | None = None,
 ) -> np.ndarray:
     r"""Draw samples: with `steps=None`, ancestral sampling through all T steps (`ddpm_step`);
     with `steps=k`, DDIM on k steps evenly spaced from T down to 1 (`ddim_step`, noise scale `eta`,
     $\hat x_0$ limited to [-clip, clip] when `clip` is given).
-    `predict_noise(x_t, t)` takes a NumPy batch and an int step and returns the predicted noise."""
+    `predict_noise(x_t, t)` takes a NumPy batch and an int step and returns the predicted noise.
+    A list given as `trajectory` receives `(t, x_t)` for the start $x_T$ and after every step."""
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= schedule.steps):
+        raise ValueError(f"sample: steps must be an int from 1 to T = {schedule.steps} (or None for all T ancestral steps), got {steps!r}")
+    record = trajectory.append if trajectory is not None else lambda _: None
     x = generator.standard_normal(shape).astype(dtype)
+    record((schedule.steps, x))
     if steps is None:
         for t in range(schedule.steps, 0, -1):
             x = ddpm_step(schedule, x, t, predict_noise(x, t), generator.standard_normal(shape).astype(dtype)).astype(dtype)
+            record((t - 1, x))
         return x
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= schedule.steps:
-        raise ValueError(f"sample: steps must be an int from 1 to T = {schedule.steps}, got {steps!r}")
-    times = np.unique(np.round(np.linspace(schedule.steps, 1, steps)).astype(int))[::-1]
+    times = np.unique(np.round(np.linspace(schedule.steps, 1, int(steps))).astype(int))[::-1]
     for t, s in zip(times, list(times[1:]) + [0]):
         z = generator.standard_normal(shape).astype(dtype) if eta else None
         x = ddim_step(schedule, x, int(t), int(s), predict_noise(x, int(t)), eta, z, clip).astype(dtype)
+        record((int(s), x))
     return x
 
 
@@ -241,3 +250,100 @@ class MLPDenoiser(nn.Module):
     def forward(self, x: Tensor, t) -> Tensor:
         steps = Tensor(timestep_embedding(np.broadcast_to(t, (x.shape[0],)), self.embed_dim), dtype=x.dtype)
         return self.net(concatenate([x, steps], axis=1))
+
+
+class ResidualBlock(nn.Module):
+    r"""Two 3x3 convolutions with the step added in between, around a shortcut (Ho et al.'s block,
+    without dropout):
+
+    $$h = \mathrm{conv}_1(\mathrm{SiLU}(\mathrm{GN}(x))) + W e_t, \qquad
+    \mathrm{out} = \mathrm{conv}_2(\mathrm{SiLU}(\mathrm{GN}(h))) + \mathrm{shortcut}(x),$$
+
+    with $e_t$ the step's embedding (one shift per channel, the same at every pixel) and the
+    shortcut a 1x1 convolution where the channel count changes."""
+
+    def __init__(self, in_channels: int, out_channels: int, embed_dim: int, groups: int = 8):
+        super().__init__()
+        self.norm1, self.conv1 = (
+            nn.GroupNorm(math.gcd(groups, in_channels), in_channels),
+            nn.Conv2d(in_channels, out_channels, 3, padding=1),
+        )
+        self.step = nn.Linear(embed_dim, out_channels)
+        self.norm2, self.conv2 = (
+            nn.GroupNorm(math.gcd(groups, out_channels), out_channels),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1),
+        )
+        self.shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
+
+    def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.step(F.silu(embedding)).reshape(h.shape[0], -1, 1, 1)
+        h = self.conv2(F.silu(self.norm2(h)))
+        return h + (x if self.shortcut is None else self.shortcut(x))
+
+
+class UNetDenoiser(nn.Module):
+    r"""$\varepsilon_\theta(x_t, t)$ for images: a small U-Net (Ronneberger et al., 2015, as Ho et al.
+    use it). With `channels=(32, 64)` on 8x8 digits:
+
+        (1, 8, 8) -> conv 3x3 -> 32 @ 8x8 -> block -> 32 @ 8x8 ----------------- skip ----+
+                                            -> conv 3x3 stride 2 -> 32 @ 4x4           |
+                                            -> block -> 64 @ 4x4 --- skip ---+         |
+                                            -> block (the middle) 64 @ 4x4   |         |
+                        [64 + 64] -> block -> 64 @ 4x4 <-------- concat -----+         |
+                        upsample x2, conv 3x3 -> 64 @ 8x8                              |
+                        [64 + 32] -> block -> 32 @ 8x8 <-------- concat ---------------+
+                        -> GN, SiLU, conv 3x3 -> (1, 8, 8), the predicted noise
+
+    Each level halves the side (28 -> 14 -> 7 for MNIST with three levels), so the side must be
+    divisible by 2^(levels - 1). Every block gets the step's embedding: its sinusoidal code through
+    a two-layer MLP. The last convolution starts at zero, so an untrained network predicts no
+    noise (loss 1 per pixel) rather than a random image."""
+
+    def __init__(self, image_shape=(1, 8, 8), channels=(32, 64), groups: int = 8):
+        super().__init__()
+        in_channels, height, width = image_shape
+        self.image_shape, self.channels = tuple(image_shape), tuple(channels)
+        side = 2 ** (len(channels) - 1)
+        if height % side or width % side:
+            raise ValueError(
+                f"UNetDenoiser: {len(channels)} levels halve the image {len(channels) - 1} times, so its sides must "
+                f"be divisible by {side}; got {height}x{width}"
+            )
+        first, embed_dim = channels[0], 4 * channels[0]
+        self.embed = nn.Sequential(nn.Linear(first, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
+        self.stem = nn.Conv2d(in_channels, first, 3, padding=1)
+        down, up, previous = [], [], first
+        for level, width_ in enumerate(channels):
+            down.append(ResidualBlock(previous, width_, embed_dim, groups))
+            if level < len(channels) - 1:
+                down.append(nn.Conv2d(width_, width_, 3, stride=2, padding=1))
+            previous = width_
+        self.middle = ResidualBlock(previous, previous, embed_dim, groups)
+        for level in reversed(range(len(channels))):
+            up.append(ResidualBlock(previous + channels[level], channels[level], embed_dim, groups))
+            if level > 0:
+                up.append(nn.Conv2d(channels[level], channels[level], 3, padding=1))  # after a x2 nearest upsampling
+            previous = channels[level]
+        self.down, self.up = nn.Sequential(*down), nn.Sequential(*up)
+        self.out_norm = nn.GroupNorm(math.gcd(groups, first), first)
+        self.out = nn.Conv2d(first, in_channels, 3, padding=1)
+        nn.init.zeros_(self.out.weight), nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: Tensor, t) -> Tensor:
+        steps = timestep_embedding(np.broadcast_to(t, (x.shape[0],)), self.channels[0])
+        embedding = self.embed(Tensor(steps, dtype=x.dtype))
+        h, skips = self.stem(x), []
+        for layer in self.down:
+            if isinstance(layer, ResidualBlock):
+                h = layer(h, embedding)
+                skips.append(h)
+            else:  # the stride-2 convolution to the next level
+                h = layer(h)
+        h = self.middle(h, embedding)
+        for layer in self.up:
+            if isinstance(layer, ResidualBlock):
+                h = layer(concatenate([h, skips.pop()], axis=1), embedding)
+            else:
+                h = layer(F.upsample_nearest2d(h, 2))
+        return self.out(F.silu(self.out_norm(h)))

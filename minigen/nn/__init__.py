@@ -13,6 +13,7 @@ from .layers import (
     Dropout,
     Embedding,
     Flatten,
+    GroupNorm,
     LeakyReLU,
     Linear,
     ReLU,
@@ -27,7 +28,7 @@ from .module import Module, Parameter, eval_mode
 # fmt: off
 __all__ = [
     "module", "layers",  # the modules
-    "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten",
+    "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d", "Dropout", "Embedding", "Flatten", "GroupNorm",
     "LeakyReLU", "Linear", "Module", "Parameter", "ReLU", "Sequential", "Sigmoid", "SiLU", "Tanh", "Unflatten",
     "eval_mode", "functional", "init",
 ]

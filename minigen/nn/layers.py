@@ -226,6 +226,30 @@ class BatchNorm2d(_BatchNorm):
     expected_dims = (4,)
 
 
+class GroupNorm(Module):
+    """Group normalisation (`F.group_norm`): each example's channels in `num_groups` groups,
+    normalised by the group's own mean and variance, then scaled and shifted per channel. The
+    same in training and evaluation (no running statistics)."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True, dtype=DEFAULT_DTYPE):
+        super().__init__()
+        if num_channels % num_groups:
+            raise ValueError(f"GroupNorm: {num_channels} channels cannot be split into {num_groups} equal groups")
+        self.num_groups, self.num_channels, self.eps, self.affine = num_groups, num_channels, eps, affine
+        self.register_parameter("weight", Parameter(np.ones(num_channels, dtype=dtype)) if affine else None)
+        self.register_parameter("bias", Parameter(np.zeros(num_channels, dtype=dtype)) if affine else None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim < 2 or x.shape[1] != self.num_channels:
+            raise ValueError(
+                f"GroupNorm({self.num_groups}, {self.num_channels}): expected input (N, {self.num_channels}, ...), got shape {x.shape}"
+            )
+        return F.group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"
+
+
 class Dropout(Module):
     r"""In training, zero each element with probability p and scale the rest by $1/(1-p)$,
     so the expected value is unchanged; in evaluation, do nothing."""
