@@ -294,29 +294,34 @@ class ExponentialLR(_Schedule):
 
 class ExponentialMovingAverage:
     r"""A moving average of a model's weights, updated after every optimizer step:
-    $\bar\theta \leftarrow d\,\bar\theta + (1 - d)\,\theta$ (Polyak averaging in its exponential
-    form; diffusion models sample from it). `model` is the averaged copy, to evaluate and sample
-    with; with decay 0 it is the trained model itself."""
+    $\bar\theta \leftarrow d_n\,\bar\theta + (1 - d_n)\,\theta$ (Polyak averaging in its exponential
+    form; diffusion models sample from it). Early on the decay is smaller,
+    $d_n = \min\big(d, \frac{1 + n}{10 + n}\big)$ after $n$ updates (TensorFlow's `num_updates` rule), so that
+    the average does not keep the untrained initial weights for long. `model` is the averaged
+    copy, to evaluate and sample with; with decay 0 it is the trained model itself."""
 
     def __init__(self, model, decay: float):
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"ExponentialMovingAverage: decay must be in [0, 1), got {decay!r}")
-        self.decay = decay
+        self.decay, self.updates = decay, 0
         self.model = model if decay == 0.0 else copy.deepcopy(model)
 
     def update(self, model) -> None:
         if self.decay == 0.0:
             return
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         for average, theta in zip(self.model.parameters(), model.parameters()):
-            average.data *= self.decay
-            average.data += (1.0 - self.decay) * theta.data
+            average.data *= decay
+            average.data += (1.0 - decay) * theta.data
+        self.updates += 1
 
     def state_dict(self) -> dict:
-        return {} if self.decay == 0.0 else self.model.state_dict()
+        return {} if self.decay == 0.0 else {"model": self.model.state_dict(), "updates": self.updates}
 
     def load_state_dict(self, state: dict) -> None:
         if self.decay != 0.0:
-            self.model.load_state_dict(state)
+            self.model.load_state_dict(state["model"])
+            self.updates = int(state["updates"])
 
 
 __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "StepLR", "ExponentialLR", "ExponentialMovingAverage"]

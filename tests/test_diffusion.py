@@ -222,10 +222,13 @@ def test_the_unet_refuses_sides_it_cannot_halve():
 def test_the_moving_average_follows_its_formula_and_decay_zero_is_the_model_itself():
     model = mg.nn.Linear(3, 2)
     average = mg.optim.ExponentialMovingAverage(model, 0.9)
-    start = model.weight.data.copy()
-    model.weight.data += 1.0
-    average.update(model)
-    np.testing.assert_allclose(average.model.weight.data, 0.9 * start + 0.1 * (start + 1.0), rtol=1e-6)
+    expected = model.weight.data.astype(np.float64)
+    for n in range(30):
+        model.weight.data += 1.0
+        average.update(model)
+        decay = min(0.9, (1 + n) / (10 + n))  # 0.1 at the first update: the initial weights fade fast
+        expected = decay * expected + (1 - decay) * model.weight.data
+    np.testing.assert_allclose(average.model.weight.data, expected, rtol=1e-5)
     assert mg.optim.ExponentialMovingAverage(model, 0.0).model is model
     with pytest.raises(ValueError, match=r"decay must be in \[0, 1\), got 1.0"):
         mg.optim.ExponentialMovingAverage(model, 1.0)

@@ -419,3 +419,133 @@ def _gradient_penalty_trains_the_critic(fn):
     if got_grad is None:
         raise ExerciseFailed("gradient penalty: the critic's weights get no gradient from it")
     _compare("gradient of the penalty with respect to the critic's first weights", got_grad.data, expected_grad.data, rtol=1e-3, atol=1e-5)
+
+
+# --- notebook 8: diffusion ---------------------------------------------------------------------
+
+q_sample_exercise = exercise(
+    "ex08_q_sample",
+    "q_sample",
+    "return x_t = sqrt(alpha_bar[t]) * x0 + sqrt(1 - alpha_bar[t]) * noise, with one step t per example",
+)
+
+
+def _cosine_alpha_bar():
+    from ..models.diffusion import NoiseSchedule
+
+    return NoiseSchedule.cosine(1000).alpha_bar
+
+
+def _q_sample_case(fn, shape, t, seed):
+    rng = np.random.default_rng(seed)
+    x0, noise, alpha_bar = rng.standard_normal(shape), rng.standard_normal(shape), _cosine_alpha_bar()
+    a = alpha_bar[np.asarray(t)].reshape(-1, *[1] * (len(shape) - 1))
+    got = np.asarray(fn(x0, np.asarray(t), noise, alpha_bar), dtype=np.float64)
+    if got.shape == x0.shape and np.allclose(got, a * x0 + (1 - a) * noise):
+        raise ExerciseFailed(
+            "q_sample: the factors are sqrt(alpha_bar_t) and sqrt(1 - alpha_bar_t), the standard deviations; take square roots"
+        )
+    if got.shape == x0.shape and np.allclose(got, np.sqrt(a) * x0 + (1 - a) * noise):
+        raise ExerciseFailed(
+            "q_sample: the noise's factor is the standard deviation sqrt(1 - alpha_bar_t), not the variance 1 - alpha_bar_t"
+        )
+    _compare(f"q_sample on x0 of shape {shape} at steps {list(t)}", got, np.sqrt(a) * x0 + np.sqrt(1 - a) * noise)
+
+
+@q_sample_exercise.check()
+def _q_sample_images(fn):
+    _q_sample_case(fn, (3, 1, 2, 2), [1, 500, 1000], seed=0)
+
+
+@q_sample_exercise.check(hidden=True)
+def _q_sample_points_and_step_zero(fn):
+    _q_sample_case(fn, (4, 2), [0, 3, 999, 250], seed=1)
+
+
+simple_loss = exercise(
+    "ex08_simple_loss",
+    "simple_loss",
+    "return the mean of (model(x_t, t) - noise)^2 as a Tensor, where x_t = sqrt(alpha_bar[t]) x0 + sqrt(1 - alpha_bar[t]) noise",
+)
+
+
+def _simple_loss_case(fn, seed):
+    """A small denoiser and batch; returns (the student's loss, the expected one, the model)."""
+    from ..engine.tensor import Tensor
+    from ..models.diffusion import MLPDenoiser
+    from ..random import manual_seed
+
+    manual_seed(seed)
+    model = MLPDenoiser(2, (16,), embed_dim=8)
+    rng = np.random.default_rng(seed)
+    x0, noise, t = rng.standard_normal((6, 2)).astype(np.float32), rng.standard_normal((6, 2)).astype(np.float32), rng.integers(1, 1001, 6)
+    alpha_bar = _cosine_alpha_bar()
+    a = alpha_bar[t].reshape(-1, 1).astype(np.float32)
+    x_t = np.sqrt(a) * x0 + np.sqrt(1 - a) * noise
+    expected = ((model(Tensor(x_t), t) - Tensor(noise)) ** 2).mean()
+    got = fn(model, x0, t, noise, alpha_bar)
+    if not isinstance(got, Tensor) or not got.requires_grad:
+        raise ExerciseFailed("simple_loss: return a Tensor computed from the model's output, so that the loss can be backpropagated")
+    if got.size != 1:
+        raise ExerciseFailed(f"simple_loss: returned shape {got.shape}; return the mean over the batch and the dimensions, one number")
+    for wrong, verdict in [
+        (((model(Tensor(x_t), t) - Tensor(x0)) ** 2).mean(), "the target is the noise that was added, not x0"),
+        (((model(Tensor(x0), t) - Tensor(noise)) ** 2).mean(), "the model must see the noisy x_t, not the clean x0"),
+    ]:
+        if np.isclose(float(got.data), float(wrong.data), rtol=1e-5) and not np.isclose(float(got.data), float(expected.data), rtol=1e-5):
+            raise ExerciseFailed(f"simple_loss: {verdict}")
+    return got, expected, model
+
+
+@simple_loss.check()
+def _simple_loss(fn):
+    got, expected, _ = _simple_loss_case(fn, seed=0)
+    _compare("simple_loss", got.data, expected.data, rtol=1e-5)
+
+
+@simple_loss.check(hidden=True)
+def _simple_loss_trains_the_model(fn):
+    from ..engine.tensor import grad
+
+    got, expected, model = _simple_loss_case(fn, seed=4)
+    weights = model.net[0].weight
+    (got_grad,) = grad(got, weights, allow_unused=True)
+    if got_grad is None:
+        raise ExerciseFailed("simple_loss: the model's weights get no gradient from it")
+    _compare(
+        "gradient of simple_loss with respect to the first weights", got_grad.data, grad(expected, weights)[0].data, rtol=1e-4, atol=1e-7
+    )
+
+
+reverse_step = exercise(
+    "ex08_reverse_step",
+    "reverse_step",
+    "return x_{t-1} = (x_t - beta_t / sqrt(1 - alpha_bar_t) * predicted_noise) / sqrt(alpha_t) + sqrt(beta_t) * z, "
+    "with alpha_t = 1 - beta_t and no noise at t = 1",
+)
+
+
+def _reverse_step_case(fn, t, seed):
+    from ..models.diffusion import NoiseSchedule, ddpm_step
+
+    schedule, rng = NoiseSchedule.linear(1000), np.random.default_rng(seed)
+    x_t, predicted, z = rng.standard_normal((3, 2)), rng.standard_normal((3, 2)), rng.standard_normal((3, 2))
+    expected = ddpm_step(schedule, x_t, t, predicted, z)
+    got = np.asarray(fn(x_t, t, predicted, z, schedule.beta, schedule.alpha_bar), dtype=np.float64)
+    mean = ddpm_step(schedule, x_t, 1, predicted, z) if t == 1 else expected - np.sqrt(schedule.beta[t]) * z
+    if t > 1 and got.shape == mean.shape and np.allclose(got, mean):
+        raise ExerciseFailed(f"reverse_step at t = {t}: returned the mean only; add sigma_t z with sigma_t = sqrt(beta_t)")
+    if t == 1 and got.shape == mean.shape and np.allclose(got, mean + np.sqrt(schedule.beta[1]) * z):
+        raise ExerciseFailed("reverse_step at t = 1: the last step adds no noise (x_0 is the mean itself)")
+    _compare(f"reverse_step at t = {t}", got, expected, rtol=1e-6)
+
+
+@reverse_step.check()
+def _reverse_step(fn):
+    _reverse_step_case(fn, 500, seed=0)
+
+
+@reverse_step.check(hidden=True)
+def _reverse_step_at_the_ends(fn):
+    _reverse_step_case(fn, 1000, seed=1)
+    _reverse_step_case(fn, 1, seed=2)
