@@ -115,6 +115,25 @@ def test_ddim_approaches_the_data_as_its_steps_grow():
     assert errors[0] > errors[1] > errors[2]
 
 
+@pytest.mark.parametrize("name", SCHEDULES)
+def test_ddim_with_every_step_is_the_deterministic_map_of_the_probability_flow(name):
+    """For Gaussian data N(mu, s^2) every q(x_t) is Gaussian, and the deterministic flow between
+    them keeps each point's standardised position: x_0 = mu + s (x_T - sqrt(abar_T) mu) / sd_T.
+    DDIM (eta = 0) with the exact noise prediction is a first-order solver of that flow: with
+    all T steps it lands within 0.006 of the map (measured: linear 0.0059, cosine 0.0032), and
+    its error shrinks in proportion to the step (200 steps: 0.028, 0.015)."""
+    schedule, mu, s = SCHEDULES[name], 1.5, 0.5
+    oracle = _mixture_noise_oracle(schedule, np.array([1.0]), np.array([mu]), np.array([s]))
+    errors = []
+    for steps in (200, 1000):
+        trajectory = []
+        x0 = sample(oracle, schedule, (1000,), np.random.default_rng(0), steps=steps, dtype=np.float64, trajectory=trajectory)
+        x_T, abar_T = trajectory[0][1], schedule.alpha_bar[-1]
+        exact = mu + s * (x_T - math.sqrt(abar_T) * mu) / math.sqrt(abar_T * s**2 + 1 - abar_T)
+        errors.append(np.abs(x0 - exact).max())
+    assert errors[1] < 0.0065 and 4 < errors[0] / errors[1] < 6
+
+
 def test_timestep_embedding_is_sines_and_cosines_of_geometric_frequencies():
     e = timestep_embedding(np.array([0, 1, 999]), 8)
     assert e.shape == (3, 8) and e.dtype == np.float32

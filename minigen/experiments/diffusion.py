@@ -177,9 +177,12 @@ class DiffusionExperiment:
 
     @no_grad()
     def predict_noise(self, x_t: np.ndarray, t) -> np.ndarray:
-        """epsilon_theta(x_t, t) of the averaged weights, in batches of 500."""
-        model = self.average.model
-        return np.concatenate([model(Tensor(x_t[i : i + 500]), t).data for i in range(0, len(x_t), 500)])
+        """epsilon_theta(x_t, t) of the averaged weights, 500 examples at a time; t is one step
+        for all, or one per example."""
+        model, chunk = self.average.model, 500
+        return np.concatenate(
+            [model(Tensor(x_t[i : i + chunk]), t if np.ndim(t) == 0 else t[i : i + chunk]).data for i in range(0, len(x_t), chunk)]
+        )
 
     def generate(self, n: int, labels=None, generator: Generator | None = None, trajectory: list | None = None) -> np.ndarray:
         """n samples from the run's sampler: points, or images in [0, 1]. `trajectory` (a list)
@@ -195,27 +198,19 @@ class DiffusionExperiment:
 
     # --- evaluation ---
 
-    @no_grad()
     def loss_by_step(self) -> tuple[np.ndarray, np.ndarray]:
         """The averaged model's L_simple on the test data, with the same steps and noise every
         time: example i gets a step in the (i mod 10)-th tenth of 1..T. Returns the mean loss in
-        each tenth and the edges of the tenths."""
+        each tenth and the tenths' edges (tenth b is the steps edges[b] + 1 to edges[b + 1])."""
         noise_rng = Generator(self.config["seed"] + 5).numpy
-        T, n = self.config["timesteps"], len(self.test_x)
-        edges = np.linspace(0, T, BUCKETS + 1).round().astype(int)
-        bucket = np.arange(n) % BUCKETS
-        t = noise_rng.integers(edges[bucket] + 1, np.maximum(edges[bucket + 1], edges[bucket] + 1) + 1)
+        buckets = min(BUCKETS, self.config["timesteps"])
+        edges = np.linspace(0, self.config["timesteps"], buckets + 1).round().astype(int)
+        bucket = np.arange(len(self.test_x)) % buckets
+        t = noise_rng.integers(edges[bucket] + 1, edges[bucket + 1] + 1)
         noise = noise_rng.standard_normal(self.test_x.shape).astype(self.test_x.dtype)
-        x_t = q_sample(self.schedule, self.test_x, t, noise)
-        errors = np.concatenate(
-            [
-                ((self.average.model(Tensor(x_t[i : i + 500]), t[i : i + 500]).data - noise[i : i + 500]) ** 2)
-                .reshape(len(x_t[i : i + 500]), -1)
-                .mean(axis=1)
-                for i in range(0, n, 500)
-            ]
-        )
-        return np.array([errors[bucket == b].mean() for b in range(BUCKETS)]), edges
+        predicted = self.predict_noise(q_sample(self.schedule, self.test_x, t, noise), t)
+        errors = ((predicted - noise) ** 2).reshape(len(noise), -1).mean(axis=1)
+        return np.array([errors[bucket == b].mean() for b in range(buckets)]), edges
 
     def measure(self, samples: np.ndarray | None = None) -> dict:
         """Every metric of `samples` (by default the evaluation's): mode coverage on the toys,
