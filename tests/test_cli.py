@@ -347,6 +347,19 @@ def test_help_shows_every_default_and_the_gan_defaults_per_model(capsys):
     assert "--seed SEED seed of every random number (default: 0)" in text
 
 
+def test_diffusion_help_shows_the_defaults_per_kind_of_data(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # no line breaks inside "fashion-mnist"
+    with pytest.raises(SystemExit):
+        main(["train", "diffusion", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--epochs EPOCHS default: ring8/swissroll 60; digits 40; mnist/fashion-mnist 5" in text
+    assert (
+        "--channels CHANNELS [CHANNELS ...] the U-Net's channels, one count per level (default: digits 32 64; mnist/fashion-mnist 16 32 32)"
+        in text
+    )
+    assert "--schedule {linear,cosine} the noise schedule beta_t (default: cosine)" in text
+
+
 def test_sample_writes_arrays_for_evaluation_elsewhere_and_load_run_restores_the_run(runs, capsys):
     import numpy as np
 

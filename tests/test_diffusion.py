@@ -294,7 +294,7 @@ def test_the_toys_take_the_mlp_and_images_the_unet():
         runs.make_config(model="unet", data="ring8")
     with pytest.raises(SettingError, match="--model mlp is for the 2-D toys; --data digits takes --model unet"):
         runs.make_config(model="mlp", data="digits")
-    assert runs.make_config(data="digits")["channels"] == [32, 64] and runs.make_config(data="mnist")["channels"] == [32, 64, 64]
+    assert runs.make_config(data="digits")["channels"] == [32, 64] and runs.make_config(data="mnist")["channels"] == [16, 32, 32]
 
 
 def test_a_short_seeded_run_finds_every_mode_of_the_ring(tmp_path):
