@@ -143,10 +143,9 @@ def _train_diffusion(args) -> int:
         out=args.out,
     )
     experiment = DiffusionExperiment(config)
-    sampler = "DDPM (all steps)" if config["sampler"] == "ddpm" else f"DDIM ({config['sample_steps']} steps)"
     print(
         f"training {experiment.name}: {experiment.model.num_parameters():,} parameters, {config['epochs']} epochs, "
-        f"{config['schedule']} schedule over {config['timesteps']} steps, sampling with {sampler}"
+        f"{config['schedule']} schedule over {config['timesteps']} steps, sampling with {experiment.sampler}"
     )
     history = _train(experiment, config, args)
     last, out = history[-1], Path(config["out"])
@@ -283,8 +282,7 @@ def _eval_gan(experiment, args) -> int:
 
 def _eval_diffusion(experiment, args) -> int:
     losses, edges = experiment.loss_by_step()
-    sampler = "DDPM, all steps" if experiment.config["sampler"] == "ddpm" else f"DDIM, {experiment.config['sample_steps']} steps"
-    print(f"{experiment.name} after {experiment.epochs_done} epochs (sampling with {sampler}):")
+    print(f"{experiment.name} after {experiment.epochs_done} epochs (sampling with {experiment.sampler}):")
     print(
         f"  test loss (L_simple) {losses.mean():.4f}; by step t: "
         + ", ".join(f"{lo + 1}-{hi} {v:.3f}" for lo, hi, v in zip(edges[:-1], edges[1:], losses))

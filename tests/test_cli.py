@@ -78,7 +78,7 @@ def test_train_diffusion_on_the_ring_then_eval_and_sample(tmp_path, capsys):
     printed = capsys.readouterr().out
     last = load(out / "checkpoint.npz")["history"][-1]
     reported = f"modes covered: {last['modes_covered']}/8"
-    assert "sampling with DDIM (10 steps)" in printed and f"test loss (L_simple) {last['test_loss']:.4f}" in printed
+    assert "sampling with DDIM, 10 steps" in printed and f"test loss (L_simple) {last['test_loss']:.4f}" in printed
     assert f"{reported}, high-quality samples: {last['high_quality']:.0%}" in printed
     assert "trajectory.gif" in printed and "loss_by_step.png" in printed
     assert main(["eval", str(out / "checkpoint.npz")]) == 0

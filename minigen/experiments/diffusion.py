@@ -158,6 +158,13 @@ class DiffusionExperiment:
         self.average = optim.ExponentialMovingAverage(self.model, config["ema"])
         self._reference = None  # the image metrics' real-image features, floor and baseline
 
+    @property
+    def sampler(self) -> str:
+        """ "DDIM, 50 steps" or "DDPM, all 1000 steps": how this run samples."""
+        if self.config["sampler"] == "ddpm":
+            return f"DDPM, all {self.config['timesteps']} steps"
+        return f"DDIM, {self.config['sample_steps']} steps"
+
     # --- training ---
 
     def batches(self):
@@ -262,17 +269,18 @@ class DiffusionExperiment:
         trajectory: list = []
         n = metrics.TOY_SAMPLES if self.toy else 100
         final = self.generate(n, generator=Generator(self.config["seed"] + 6), trajectory=trajectory)
-        sampler = "DDPM, all steps" if self.config["sampler"] == "ddpm" else f"DDIM, {self.config['sample_steps']} steps"
         if self.toy:
             real, limits = self.distribution.sample(metrics.TOY_SAMPLES, Generator(0))[0], 3.5
             measured = self.measure(final)
-            title = f"{measured['modes_covered']}/{measured['modes']} modes, {measured['high_quality']:.0%} high quality ({sampler})"
+            title = f"{measured['modes_covered']}/{measured['modes']} modes, {measured['high_quality']:.0%} high quality ({self.sampler})"
             written.append(plots.save(plots.scatter_2d(real, final, self.distribution.marks, title, limits), out / "samples.png"))
             written.append(plots.save(plots.trajectory_scatter(trajectory, real, limits=limits), out / "trajectory.png"))
             frames = [plots.scatter_2d(real, x, None, f"t = {t}", limits) for t, x in plots.steps_shown(trajectory, 21)]
         else:
-            written.append(plots.save(plots.image_grid(final, columns=10, title=f"samples ({sampler})"), out / "samples.png"))
-            written.append(plots.save(plots.denoising_strip(trajectory, title=f"from noise to images ({sampler})"), out / "trajectory.png"))
+            written.append(plots.save(plots.image_grid(final, columns=10, title=f"samples ({self.sampler})"), out / "samples.png"))
+            written.append(
+                plots.save(plots.denoising_strip(trajectory, title=f"from noise to images ({self.sampler})"), out / "trajectory.png")
+            )
             frames = [
                 plots.image_grid(np.clip((x + 1) / 2, 0, 1), columns=10, title=f"t = {t}") for t, x in plots.steps_shown(trajectory, 21)
             ]

@@ -264,15 +264,11 @@ class ResidualBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, embed_dim: int, groups: int = 8):
         super().__init__()
-        self.norm1, self.conv1 = (
-            nn.GroupNorm(math.gcd(groups, in_channels), in_channels),
-            nn.Conv2d(in_channels, out_channels, 3, padding=1),
-        )
+        self.norm1 = nn.GroupNorm(math.gcd(groups, in_channels), in_channels)
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
         self.step = nn.Linear(embed_dim, out_channels)
-        self.norm2, self.conv2 = (
-            nn.GroupNorm(math.gcd(groups, out_channels), out_channels),
-            nn.Conv2d(out_channels, out_channels, 3, padding=1),
-        )
+        self.norm2 = nn.GroupNorm(math.gcd(groups, out_channels), out_channels)
+        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
     def forward(self, x: Tensor, embedding: Tensor) -> Tensor:
@@ -297,7 +293,8 @@ class UNetDenoiser(nn.Module):
 
     Each level halves the side (28 -> 14 -> 7 for MNIST with three levels), so the side must be
     divisible by 2^(levels - 1). Every block gets the step's embedding: its sinusoidal code through
-    a two-layer MLP. The last convolution starts at zero, so an untrained network predicts no
+    a two-layer MLP. Group norm uses up to `groups` groups (fewer where they do not divide
+    the channels). The last convolution starts at zero, so an untrained network predicts no
     noise (loss 1 per pixel) rather than a random image."""
 
     def __init__(self, image_shape=(1, 8, 8), channels=(32, 64), groups: int = 8):
@@ -314,11 +311,11 @@ class UNetDenoiser(nn.Module):
         self.embed = nn.Sequential(nn.Linear(first, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         self.stem = nn.Conv2d(in_channels, first, 3, padding=1)
         down, up, previous = [], [], first
-        for level, width_ in enumerate(channels):
-            down.append(ResidualBlock(previous, width_, embed_dim, groups))
+        for level, count in enumerate(channels):
+            down.append(ResidualBlock(previous, count, embed_dim, groups))
             if level < len(channels) - 1:
-                down.append(nn.Conv2d(width_, width_, 3, stride=2, padding=1))
-            previous = width_
+                down.append(nn.Conv2d(count, count, 3, stride=2, padding=1))
+            previous = count
         self.middle = ResidualBlock(previous, previous, embed_dim, groups)
         for level in reversed(range(len(channels))):
             up.append(ResidualBlock(previous + channels[level], channels[level], embed_dim, groups))
@@ -328,7 +325,8 @@ class UNetDenoiser(nn.Module):
         self.down, self.up = nn.Sequential(*down), nn.Sequential(*up)
         self.out_norm = nn.GroupNorm(math.gcd(groups, first), first)
         self.out = nn.Conv2d(first, in_channels, 3, padding=1)
-        nn.init.zeros_(self.out.weight), nn.init.zeros_(self.out.bias)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
 
     def forward(self, x: Tensor, t) -> Tensor:
         steps = timestep_embedding(np.broadcast_to(t, (x.shape[0],)), self.channels[0])
