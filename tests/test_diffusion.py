@@ -312,3 +312,18 @@ def test_a_diverging_run_stops_in_one_line_saying_what_to_try(tmp_path, capsys):
     assert main(["train", "diffusion", "--lr", "1e9", "--epochs", "2", "--hidden", "16", "--out", str(tmp_path), "--quiet"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("minigen: error: diffusion-mlp-ring8: loss became ") and err.endswith("Try a lower learning rate (--lr).\n")
+
+
+def test_the_28x28_path_end_to_end_on_a_tiny_mnist(tmp_path):
+    """The MNIST path (three levels, 28 -> 14 -> 7) on a tiny IDX set written for the test."""
+    from PIL import Image
+    from test_data import write_set
+
+    write_set(tmp_path / "data" / "mnist", n=40)
+    config = runs.make_config(data="mnist", data_dir=str(tmp_path / "data"), channels=[4, 8, 8], batch_size=8, epochs=1, sample_steps=2,
+                              out=str(tmp_path / "run"))  # fmt: skip
+    experiment = runs.DiffusionExperiment(config)
+    history = train(experiment, 1, tmp_path / "run", progress=False)
+    assert np.isfinite(history[-1]["test_loss"]) and np.isfinite(history[-1]["fid"])
+    assert Image.open(tmp_path / "run" / "samples.png").size[0] > 300
+    assert experiment.generate(3).shape == (3, 1, 28, 28)

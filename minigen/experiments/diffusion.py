@@ -210,9 +210,10 @@ class DiffusionExperiment:
     def loss_by_step(self) -> tuple[np.ndarray, np.ndarray]:
         """The averaged model's L_simple on the test data, with the same steps and noise every
         time: example i gets a step in the (i mod 10)-th tenth of 1..T. Returns the mean loss in
-        each tenth and the tenths' edges (tenth b is the steps edges[b] + 1 to edges[b + 1])."""
+        each tenth and the tenths' edges (tenth b is the steps edges[b] + 1 to edges[b + 1]);
+        fewer parts where T or the test set is smaller than 10."""
         noise_rng = Generator(self.config["seed"] + 5).numpy
-        buckets = min(BUCKETS, self.config["timesteps"])
+        buckets = min(BUCKETS, self.config["timesteps"], len(self.test_x))  # none empty
         edges = np.linspace(0, self.config["timesteps"], buckets + 1).round().astype(int)
         bucket = np.arange(len(self.test_x)) % buckets
         t = noise_rng.integers(edges[bucket] + 1, edges[bucket + 1] + 1)
