@@ -272,7 +272,7 @@ class DiffusionExperiment:
         final = self.generate(n, trajectory=trajectory)  # on the toys, the very samples the last evaluation scored
         if self.toy:
             real, limits = self.distribution.sample(metrics.TOY_SAMPLES, Generator(0))[0], 3.5
-            last = history[-1]
+            last = history[-1] if "high_quality" in history[-1] else self.measure(final)  # a run stopped before its last epoch
             title = f"{last['modes_covered']}/{self.distribution.modes} modes, {last['high_quality']:.0%} high quality ({self.sampler})"
             written.append(plots.save(plots.scatter_2d(real, final, self.distribution.marks, title, limits), out / "samples.png"))
             written.append(plots.save(plots.trajectory_scatter(trajectory, real, limits=limits), out / "trajectory.png"))
