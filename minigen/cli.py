@@ -497,7 +497,10 @@ def build_parser() -> argparse.ArgumentParser:
     diffusion.add_argument("--schedule", choices=diffusion_runs.SCHEDULES, help="the noise schedule beta_t (default: cosine)")
     diffusion.add_argument("--timesteps", type=int, help="T, the steps of the noising process (default: 1000)")
     diffusion.add_argument(
-        "--sampler", choices=diffusion_runs.SAMPLERS, default="ddim", help="DDIM (--sample-steps) or ancestral DDPM (all T steps)"
+        "--sampler",
+        choices=diffusion_runs.SAMPLERS,
+        default="ddim",
+        help="DDIM (--sample-steps) or ancestral DDPM (all T steps: T passes through the network, slow on images)",
     )
     diffusion.add_argument("--sample-steps", type=int, help=f"DDIM's steps from noise to data ({diffusion_default('sample_steps')})")
     diffusion.add_argument("--epochs", type=int, help=diffusion_default("epochs"))
