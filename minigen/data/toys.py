@@ -9,8 +9,8 @@ show mode collapse.
   modes for the metrics are the eight stretches of its spiral.
 
 The mixtures and the swiss roll report their modes (`centers`, `center_modes`, `std`), which
-`minigen.metrics` uses to count
-the modes a generator covers and its share of high-quality samples.
+`minigen.metrics` uses to count the modes a generator covers and its share of high-quality
+samples.
 """
 
 from __future__ import annotations
@@ -109,6 +109,7 @@ class SwissRoll:
 
 
 def swissroll(noise: float = 0.05) -> SwissRoll:
+    """The swiss roll as a distribution, as `ring8()` and `grid25()` are."""
     return SwissRoll(noise)
 
 
