@@ -1,4 +1,4 @@
-"""Pictures of what a model learned: image grids, curves, latent spaces.
+"""Pictures of what a model learned: image grids, curves, latent spaces, denoising trajectories.
 
 Every function returns a matplotlib `Figure` (made without pyplot, so nothing global is
 touched and nothing pops up); `save(fig, path)` writes it as a PNG and frees it. In a
@@ -198,7 +198,7 @@ def denoising_strip(trajectory: Sequence, rows: int = 8, columns: int = 9, title
     process from left (x_T, noise) to right (x_0); `trajectory` is [(t, x_t), ...] from
     `minigen.models.diffusion.sample`, images in [-1, 1] (shown clipped)."""
     shown = steps_shown(trajectory, columns)
-    images = np.stack([x[row] for row in range(rows) for _, x in shown])
+    images = np.stack([x[row] for row in range(min(rows, len(shown[0][1]))) for _, x in shown])
     fig = image_grid(np.clip((images + 1) / 2, 0, 1), columns=len(shown), title=title)
     ax, side = fig.axes[0], images.shape[-1]
     ax.set_xticks(1 + np.arange(len(shown)) * (side + 1) + (side - 1) / 2, labels=[f"t={t}" for t, _ in shown], fontsize=7)
