@@ -185,7 +185,7 @@ ax = fig.add_subplot()
 ax.plot(np.convolve(losses, np.ones(50) / 50, mode="valid"))
 ax.set_xlabel("iteration")
 ax.set_ylabel("L_simple (moving average of 50)")
-ax.set_title("the loss does not go to 0: at large t the noise cannot be told apart")
+ax.set_title("the loss stays above 0: a noisy x_t does not say which point it came from")
 fig
 
 # %% [markdown]
