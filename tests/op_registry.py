@@ -506,6 +506,6 @@ REGISTRY = [
     OpCase("batch_norm", (L.BatchNorm,), F.batch_norm, _np_batch_norm, batch_norm_inputs),
     OpCase("batch_norm_leaky_relu", (L.BatchNorm,), lambda x, w, b, negative_slope: F.batch_norm(x, w, b, negative_slope=negative_slope),
            _np_batch_norm_activation, batch_norm_activation_inputs),
-    OpCase("group_norm", (), lambda x, w, b, num_groups: F.group_norm(x, num_groups, w, b), _np_group_norm, group_norm_inputs),
+    OpCase("group_norm", (L.GroupNorm,), lambda x, w, b, num_groups: F.group_norm(x, num_groups, w, b), _np_group_norm, group_norm_inputs),
 ]
 # fmt: on

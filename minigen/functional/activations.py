@@ -96,7 +96,7 @@ def tanh(x: Tensor) -> Tensor:
 
 class Silu(Function):
     r"""$y = a\, \sigma(a)$ (SiLU, or swish; the activation of DDPM's U-Net);
-    $ar a = ar y\, \sigma(a)ig(1 + a (1 - \sigma(a))ig)$."""
+    $\bar a = \bar y\, \sigma(a)\big(1 + a (1 - \sigma(a))\big)$."""
 
     @staticmethod
     def forward(ctx, a):

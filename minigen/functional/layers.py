@@ -410,16 +410,68 @@ def batch_norm(
 # --- group normalisation ---------------------------------------------------------------------
 
 
+class GroupNorm(Function):
+    r"""Group normalisation, per example and group of channels, then scaled and shifted per channel:
+
+    $$\hat x = \frac{x - \mu_{n,g}}{\sqrt{\sigma_{n,g}^2 + \epsilon}}, \qquad y = \gamma \hat x + \beta,$$
+
+    with $\mu_{n,g}, \sigma_{n,g}^2$ the mean and (biased) variance over the group's channels and
+    positions of example n. The backward rule is batch norm's with other axes: with
+    $\bar{\hat x} = \gamma \bar y$ and $\langle\cdot\rangle$ the mean over a group,
+    $$\bar x = \frac{1}{\sqrt{\sigma^2 + \epsilon}}\big(\bar{\hat x} - \langle \bar{\hat x} \rangle
+    - \hat x \langle \bar{\hat x}\, \hat x \rangle\big),$$
+
+    $\bar\gamma = \sum \bar y\, \hat x$, $\bar\beta = \sum \bar y$ (over examples and positions).
+
+    One operation instead of about thirty small ones (means, differences, products, their
+    backward rules). When the backward pass is itself being recorded (`create_graph=True`),
+    the same rule runs on tensors with $\hat x$ recomputed from x, so second derivatives are right."""
+
+    name = "group_norm"
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, num_groups, eps):
+        ctx.num_groups, ctx.eps = num_groups, eps
+        ctx.x_hat, ctx.inv_std = _normalise_groups(x, num_groups, eps, lambda a: 1.0 / np.sqrt(a))
+        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+        return ctx.x_hat.reshape(x.shape) * weight.reshape(shape) + bias.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, _ = ctx.inputs
+        if is_grad_enabled():  # recording: the same rule on tensors, x_hat recomputed from x
+            x_hat, inv_std = _normalise_groups(x, ctx.num_groups, ctx.eps, lambda a: a**-0.5)
+            return _group_norm_backward(grad, weight, x_hat, inv_std)
+        grads = _group_norm_backward(grad.data, weight.data, ctx.x_hat, ctx.inv_std)
+        return tuple(Tensor._make(g, None) for g in grads)
+
+
+def _normalise_groups(x, num_groups: int, eps: float, reciprocal_sqrt):
+    """x_hat, shaped (N, groups, values per group), and 1 / sqrt(variance + eps) per (N, group):
+    on arrays or on tensors alike."""
+    groups = x.reshape(x.shape[0], num_groups, -1)
+    centred = groups - groups.mean(axis=2, keepdims=True)
+    inv_std = reciprocal_sqrt((centred * centred).mean(axis=2, keepdims=True) + eps)
+    return centred * inv_std, inv_std
+
+
+def _group_norm_backward(grad, weight, x_hat, inv_std):
+    """The gradients with respect to x, the weight and the bias (GroupNorm's docstring), on
+    arrays or on tensors alike; x_hat and inv_std as `_normalise_groups` gives them."""
+    shape, axes = (1, grad.shape[1]) + (1,) * (grad.ndim - 2), (0,) + tuple(range(2, grad.ndim))
+    grad_x_hat = (grad * weight.reshape(shape)).reshape(x_hat.shape)
+    grad_x = inv_std * (grad_x_hat - grad_x_hat.mean(axis=2, keepdims=True) - x_hat * (grad_x_hat * x_hat).mean(axis=2, keepdims=True))
+    return grad_x.reshape(grad.shape), (grad * x_hat.reshape(grad.shape)).sum(axis=axes), grad.sum(axis=axes)
+
+
 def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
     r"""Normalise each example on its own: split its C channels into `num_groups` groups and give
-    each group (its channels and every position) mean 0 and variance 1, then scale and shift per
-    channel (Wu and He, 2018):
-
-    $$\hat x = \frac{x - \mu_{n,g}}{\sqrt{\sigma_{n,g}^2 + \epsilon}}, \qquad y = \gamma \hat x + \beta.$$
+    each group (its channels and every position) mean 0 and variance 1, then scale by `weight`
+    and shift by `bias` per channel (each (C,), or None for 1 and 0) (Wu and He, 2018; the
+    formulas are `GroupNorm`'s).
 
     Unlike batch norm it does not depend on the other examples of the batch, so training and
-    evaluation compute the same thing; diffusion U-Nets use it. Written with differentiable
-    operations (reshape, mean, multiply), so its gradients, and theirs, come from theirs."""
+    evaluation compute the same thing; diffusion U-Nets use it."""
     op = "group_norm"
     if x.ndim < 2:
         raise ValueError(f"{op}: input must have shape (N, C, ...), got {x.shape}")
@@ -428,9 +480,6 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
         raise ValueError(f"{op}: num_groups must be a positive whole number that divides the {channels} channels, got {num_groups!r}")
     _check_bias(op, weight, channels, "weight")
     _check_bias(op, bias, channels)
-    groups = x.reshape(x.shape[0], num_groups, -1)
-    centred = groups - groups.mean(axis=2, keepdims=True)
-    x_hat = (centred * ((centred * centred).mean(axis=2, keepdims=True) + eps) ** -0.5).reshape(x.shape)
-    shape = (1, channels) + (1,) * (x.ndim - 2)
-    y = x_hat if weight is None else x_hat * weight.reshape(shape)
-    return y if bias is None else y + bias.reshape(shape)
+    weight = weight if weight is not None else Tensor._make(np.ones(channels, dtype=x.dtype), None)
+    bias = bias if bias is not None else Tensor._make(np.zeros(channels, dtype=x.dtype), None)
+    return GroupNorm.apply(x, weight, bias, num_groups=int(num_groups), eps=eps)
