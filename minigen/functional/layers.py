@@ -361,16 +361,26 @@ class BatchNorm(Function):
             return tuple(Tensor._make(g, None) for g in grads)
         # recording: the same rule in differentiable operations, x_hat recomputed from x
         axes, shape = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
-        centred = x - x.mean(axis=axes, keepdims=True)
-        inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + ctx.eps) ** -0.5
-        x_hat = centred * inv_std
+        x_hat, inv_std = _standardise(x, axes, ctx.eps)
         if ctx.slope != 1.0:  # through the activation: a constant factor, 1 or s (y > 0 exactly where z > 0)
             grad = grad * Tensor._make(np.where(ctx.output.data > 0, 1.0, ctx.slope).astype(grad.dtype), None)
-        grad_x_hat = grad * weight.reshape(shape)
-        grad_x = inv_std * (
-            grad_x_hat - grad_x_hat.mean(axis=axes, keepdims=True) - x_hat * (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
-        )
+        grad_x = _standardise_backward(grad * weight.reshape(shape), x_hat, inv_std, axes)
         return grad_x, (grad * x_hat).sum(axis=axes), grad.sum(axis=axes)
+
+
+def _standardise(x, axes, eps: float):
+    """x_hat = (x - mean) / sqrt(variance + eps) over `axes`, and 1 / sqrt(variance + eps) (kept
+    dimensions): on arrays or on tensors alike. Batch norm's and group norm's core."""
+    centred = x - x.mean(axis=axes, keepdims=True)
+    inv_std = ((centred * centred).mean(axis=axes, keepdims=True) + eps) ** -0.5
+    return centred * inv_std, inv_std
+
+
+def _standardise_backward(grad_x_hat, x_hat, inv_std, axes):
+    r"""The gradient through `_standardise` over `axes`, with $\langle\cdot\rangle$ the mean over them:
+    $\bar x = \frac{1}{\sqrt{\sigma^2 + \epsilon}}\big(\bar{\hat x} - \langle \bar{\hat x} \rangle
+    - \hat x \langle \bar{\hat x}\, \hat x \rangle\big)$."""
+    return inv_std * (grad_x_hat - grad_x_hat.mean(axis=axes, keepdims=True) - x_hat * (grad_x_hat * x_hat).mean(axis=axes, keepdims=True))
 
 
 def batch_norm_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -432,7 +442,7 @@ class GroupNorm(Function):
     @staticmethod
     def forward(ctx, x, weight, bias, num_groups, eps):
         ctx.num_groups, ctx.eps = num_groups, eps
-        ctx.x_hat, ctx.inv_std = _normalise_groups(x, num_groups, eps, lambda a: 1.0 / np.sqrt(a))
+        ctx.x_hat, ctx.inv_std = _normalise_groups(x, num_groups, eps)
         shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
         return ctx.x_hat.reshape(x.shape) * weight.reshape(shape) + bias.reshape(shape)
 
@@ -440,27 +450,23 @@ class GroupNorm(Function):
     def backward(ctx, grad):
         x, weight, _ = ctx.inputs
         if is_grad_enabled():  # recording: the same rule on tensors, x_hat recomputed from x
-            x_hat, inv_std = _normalise_groups(x, ctx.num_groups, ctx.eps, lambda a: a**-0.5)
+            x_hat, inv_std = _normalise_groups(x, ctx.num_groups, ctx.eps)
             return _group_norm_backward(grad, weight, x_hat, inv_std)
         grads = _group_norm_backward(grad.data, weight.data, ctx.x_hat, ctx.inv_std)
         return tuple(Tensor._make(g, None) for g in grads)
 
 
-def _normalise_groups(x, num_groups: int, eps: float, reciprocal_sqrt):
-    """x_hat, shaped (N, groups, values per group), and 1 / sqrt(variance + eps) per (N, group):
-    on arrays or on tensors alike."""
-    groups = x.reshape(x.shape[0], num_groups, -1)
-    centred = groups - groups.mean(axis=2, keepdims=True)
-    inv_std = reciprocal_sqrt((centred * centred).mean(axis=2, keepdims=True) + eps)
-    return centred * inv_std, inv_std
+def _normalise_groups(x, num_groups: int, eps: float):
+    """`_standardise` per example and group: x_hat shaped (N, groups, values per group), and
+    1 / sqrt(variance + eps) per (N, group)."""
+    return _standardise(x.reshape(x.shape[0], num_groups, -1), 2, eps)
 
 
 def _group_norm_backward(grad, weight, x_hat, inv_std):
     """The gradients with respect to x, the weight and the bias (GroupNorm's docstring), on
     arrays or on tensors alike; x_hat and inv_std as `_normalise_groups` gives them."""
     shape, axes = (1, grad.shape[1]) + (1,) * (grad.ndim - 2), (0,) + tuple(range(2, grad.ndim))
-    grad_x_hat = (grad * weight.reshape(shape)).reshape(x_hat.shape)
-    grad_x = inv_std * (grad_x_hat - grad_x_hat.mean(axis=2, keepdims=True) - x_hat * (grad_x_hat * x_hat).mean(axis=2, keepdims=True))
+    grad_x = _standardise_backward((grad * weight.reshape(shape)).reshape(x_hat.shape), x_hat, inv_std, 2)
     return grad_x.reshape(grad.shape), (grad * x_hat.reshape(grad.shape)).sum(axis=axes), grad.sum(axis=axes)
 
 
