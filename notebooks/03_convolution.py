@@ -95,9 +95,9 @@ check("ex03_im2col", im2col)
 # %% [markdown]
 # With the columns, the convolution is one product and a reshape. minigen keeps im2col in
 # `minigen/kernels/conv.py` twice: `im2col_reference`, the definition as plain loops over
-# every element, and `im2col`, which copies one strided slice per row in Numba and hands the
-# matrix to NumPy's BLAS. The tests check that the two agree exactly. Here both, with every
-# argument named (each is a pair: rows, columns; `out_hw` is the output's height and width):
+# every element, and `im2col`, built by a Numba kernel whose matrix goes to NumPy's BLAS. The
+# tests check that the two agree exactly. Here both, with every argument named (each is a
+# pair: rows, columns; `out_hw` is the output's height and width):
 
 # %%
 geometry = dict(kernel=(3, 3), stride=(2, 2), padding=(1, 1), dilation=(1, 1), out_hw=(3, 3))
@@ -107,14 +107,20 @@ y = (w.reshape(4, -1) @ cols).reshape(4, 2, 3, 3).transpose(1, 0, 2, 3)
 print("im2col + one matrix product agrees with the convolution:", np.allclose(y, conv2d_loops(x, w, 2, 1)))
 
 # %% [markdown]
-# The jitted kernel itself: one row of `cols` per (channel, kernel row, kernel column), filled
-# with zeros where the window reads the padding and with one strided slice of `x` elsewhere
-# (`_valid_range` finds where the padding ends):
+# The jitted kernel itself builds the same matrix transposed, for images stored *channels
+# last*, (N, H, W, C), as PyTorch's `channels_last` memory format stores them: one row per
+# output position $(n, h, w)$, one column per $(i, j, c)$. The C channels of a pixel are then
+# one contiguous run, copied whole, and the product `cols @ W_rows.T` has one row of O
+# channels per output pixel: the next layer's channels-last image, with no reordering in
+# between. (`K.im2col` transposes it back to the textbook layout above.)
 
 # %%
 import inspect
 
 print(inspect.getsource(getattr(K._im2col, "py_func", K._im2col)))  # py_func: the Python source Numba compiled
+(rows,) = K.columns(x, **geometry)  # the kernel's matrix for x: (N H_out W_out, kh kw C)
+textbook = rows.reshape(-1, 3, 3, x.shape[1]).transpose(3, 1, 2, 0).reshape(-1, rows.shape[0])  # rows (c, i, j), columns (n, h, w)
+print(f"kernel's matrix {rows.shape}, textbook's {cols.shape}; the same entries:", np.array_equal(textbook, cols))
 
 # %% [markdown]
 # ## The gradient of a convolution is a transposed convolution

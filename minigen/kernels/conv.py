@@ -15,7 +15,8 @@ input is therefore a transposed convolution, and vice versa.
 How the fast kernels work (im2col): copy every receptive field into a column of a matrix
 `cols` of shape (C kh kw, N H_out W_out), so the whole convolution becomes one matrix
 product `W.reshape(O, -1) @ cols`, done by NumPy's BLAS. The copying runs in Numba; the
-transposed convolution multiplies first and scatters the columns back (col2im).
+transposed convolution multiplies first and adds the columns back into the image (col2im).
+Inside, the kernels hold images channels last and build that matrix transposed (see below).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import itertools
 
 import numpy as np
 
-from ._numba import bias_or_empty, njit, prange, scratch
+from ._numba import njit, prange, scratch
 
 Pair = tuple[int, int]
 
@@ -42,80 +43,124 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int
     return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
-# --- im2col and col2im (Numba) ----------------------------------------------------------------
+# --- im2col and col2im (Numba), channels last ------------------------------------------------
+#
+# The kernels keep images channels last, (N, H, W, C), as PyTorch's `channels_last` memory
+# format does: the C values of one pixel are one contiguous run. The column matrix is then the
+# textbook's transposed, one row per output position (n, h, w) and one column per (i, j, c),
+# so each kernel offset's C channels are one contiguous copy, and the GEMM's product,
+# (N H W, O), is already the next layer's channels-last image: no reordering between layers.
+# The public API stays NCHW: a result is an (N, C, H, W) view of channels-last memory.
 
 
-@njit(cache=True)
-def _valid_range(size, out_size, stride, offset):
-    """The outputs o in [lo, hi) whose input position o * stride + offset lies inside [0, size);
-    the others read the zero padding."""
-    lo = 0 if offset >= 0 else (-offset + stride - 1) // stride
-    hi = max(lo, min(out_size, (size - offset + stride - 1) // stride))
-    return lo, hi
+def channels_last(x: np.ndarray) -> np.ndarray:
+    """The (N, H, W, C) contiguous array of an (N, C, H, W) image batch: a view when x's memory
+    is channels last already (a kernel's output), else a copy."""
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _as_nchw(x: np.ndarray) -> np.ndarray:
+    """The (N, C, H, W) view of a channels-last (N, H, W, C) array."""
+    return x.transpose(0, 3, 1, 2)
 
 
 @njit(parallel=True, cache=True)
 def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols):
-    """cols[(c, i, j), (n, h, w)] = x_pad[n, c, h*sh + i*dh, w*sw + j*dw] (0 in the padding).
+    """cols[(n, h, w), (i, j, c)] = x_pad[n, h*sh + i*dh - ph, w*sw + j*dw - pw, c] for a channels-last
+    x (0 in the padding).
 
-    Row (c, i, j) of cols holds, for every image n, the H_out x W_out grid of pixels that
-    kernel offset (i, j) reads from channel c: one strided slice of x, copied whole.
+    Row (n, h, w) of cols is the receptive field of output position (h, w) of image n, kernel
+    offset by kernel offset, each offset's C channels copied as one run.
     """
-    batch, channels, height, width = x.shape
-    for row in prange(channels * kh * kw):
-        c, i, j = row // (kh * kw), (row // kw) % kh, row % kw
-        ho_lo, ho_hi = _valid_range(height, out_h, sh, i * dh - ph)
-        wo_lo, wo_hi = _valid_range(width, out_w, sw, j * dw - pw)
-        grids = cols[row].reshape((batch, out_h, out_w))
-        grids[:, :ho_lo, :] = 0.0  # positions that read the zero padding
-        grids[:, ho_hi:, :] = 0.0
-        grids[:, ho_lo:ho_hi, :wo_lo] = 0.0
-        grids[:, ho_lo:ho_hi, wo_hi:] = 0.0
-        if ho_hi > ho_lo and wo_hi > wo_lo:
-            h0, w0 = ho_lo * sh + i * dh - ph, wo_lo * sw + j * dw - pw  # the first pixel read
-            h1, w1 = h0 + (ho_hi - ho_lo - 1) * sh + 1, w0 + (wo_hi - wo_lo - 1) * sw + 1  # one past the last
-            grids[:, ho_lo:ho_hi, wo_lo:wo_hi] = x[:, c, h0:h1:sh, w0:w1:sw]
+    batch, height, width, channels = x.shape
+    for nh in prange(batch * out_h):
+        n, h = nh // out_h, nh % out_h
+        for w in range(out_w):
+            row = cols[nh * out_w + w]
+            for i in range(kh):
+                top = h * sh + i * dh - ph
+                for j in range(kw):
+                    left = w * sw + j * dw - pw
+                    start = (i * kw + j) * channels
+                    if 0 <= top < height and 0 <= left < width:
+                        pixel = x[n, top, left]
+                        for c in range(channels):
+                            row[start + c] = pixel[c]
+                    else:  # the window reads the zero padding
+                        for c in range(channels):
+                            row[start + c] = 0.0
+
+
+@njit(cache=True)
+def _readers(size, kernel, stride, padding, dilation, out_size):
+    """readers[t, i] = the output position o whose kernel offset i reads input position t, that
+    is t = o * stride + i * dilation - padding; -1 where none does."""
+    readers = np.full((size, kernel), -1, dtype=np.int64)
+    for t in range(size):
+        for i in range(kernel):
+            o, rest = (t + padding - i * dilation) // stride, (t + padding - i * dilation) % stride
+            if rest == 0 and 0 <= o < out_size:
+                readers[t, i] = o
+    return readers
 
 
 @njit(parallel=True, cache=True)
 def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, x):
-    """The adjoint of _im2col: x[n, c, h, w] = the sum of the cols entries _im2col copied it to."""
-    batch, channels, height, width = x.shape
-    for c in prange(channels):  # each thread owns whole channels: no two threads write alike
-        x[:, c] = 0.0
-        for i in range(kh):
-            ho_lo, ho_hi = _valid_range(height, out_h, sh, i * dh - ph)
-            for j in range(kw):
-                wo_lo, wo_hi = _valid_range(width, out_w, sw, j * dw - pw)
-                grids = cols[(c * kh + i) * kw + j].reshape((batch, out_h, out_w))
-                for n in range(batch):
-                    image = x[n, c]
-                    for ho in range(ho_lo, ho_hi):
-                        image_row = image[ho * sh + i * dh - ph]
-                        w = wo_lo * sw + j * dw - pw
-                        for wo in range(wo_lo, wo_hi):  # a plain loop: a strided slice += allocates here
-                            image_row[w] += grids[n, ho, wo]
-                            w += sw
+    """The adjoint of _im2col: x[n, top, left, c] = the sum of the cols entries _im2col copied it to.
+
+    Gathered pixel by pixel: the pixel (top, left) was copied to output position (h, w) at kernel
+    offset (i, j) where h = readers of row `top` at offset i and w = readers of column `left` at
+    offset j. Each thread writes its own rows of pixels.
+    """
+    batch, height, width, channels = x.shape
+    row_readers = _readers(height, kh, sh, ph, dh, out_h)
+    column_readers = _readers(width, kw, sw, pw, dw, out_w)
+    for nt in prange(batch * height):
+        n, top = nt // height, nt % height
+        for left in range(width):
+            for c in range(channels):
+                x[n, top, left, c] = 0.0
+            for i in range(kh):
+                h = row_readers[top, i]
+                if h < 0:
+                    continue
+                for j in range(kw):
+                    w = column_readers[left, j]
+                    if w < 0:
+                        continue
+                    row, start = (n * out_h + h) * out_w + w, (i * kw + j) * channels
+                    for c in range(channels):
+                        x[n, top, left, c] += cols[row, start + c]
 
 
 def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """The (C kh kw, N H_out W_out) matrix of receptive fields, as a new array."""
-    x = np.ascontiguousarray(x)
-    cols = np.empty((x.shape[1] * kernel[0] * kernel[1], x.shape[0] * out_hw[0] * out_hw[1]), dtype=x.dtype)
-    _im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, cols)
-    return cols
+    """The textbook's (C kh kw, N H_out W_out) matrix of receptive fields (notebook 3; the twin
+    `im2col_reference`), as a new array: the kernel's channels-last matrix, transposed."""
+    channels = x.shape[1]
+    rows = _im2col_rows(channels_last(x), kernel, stride, padding, dilation, out_hw)
+    return np.ascontiguousarray(rows.reshape(-1, *kernel, channels).transpose(3, 1, 2, 0)).reshape(channels * kernel[0] * kernel[1], -1)
 
 
 def col2im(cols: np.ndarray, x_shape, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """The image of shape `x_shape` whose every pixel is the sum of the `cols` entries im2col
-    would have copied it to (the adjoint of im2col), as a new array."""
-    x = np.empty(x_shape, dtype=cols.dtype)
-    _col2im(np.ascontiguousarray(cols), *kernel, *stride, *padding, *dilation, *out_hw, x)
-    return x
+    """The (N, C, H, W) image whose every pixel is the sum of the entries of the textbook's `cols`
+    that im2col would have copied it to (the adjoint of im2col), as a new array."""
+    batch, channels, height, width = x_shape
+    rows = np.ascontiguousarray(cols.reshape(channels, *kernel, -1).transpose(3, 1, 2, 0)).reshape(-1, channels * kernel[0] * kernel[1])
+    x = np.empty((batch, height, width, channels), dtype=cols.dtype)
+    _col2im(rows, *kernel, *stride, *padding, *dilation, *out_hw, x)
+    return _as_nchw(x)
+
+
+def _im2col_rows(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair, out=None) -> np.ndarray:
+    """The (N H_out W_out, kh kw C) column matrix of a channels-last batch x, in `out` or a new array."""
+    if out is None:
+        out = np.empty((x.shape[0] * out_hw[0] * out_hw[1], kernel[0] * kernel[1] * x.shape[3]), dtype=x.dtype)
+    _im2col(x, *kernel, *stride, *padding, *dilation, *out_hw, out)
+    return out
 
 
 # The fast operations work through the batch a few images at a time, so that each chunk's
-# im2col matrix stays in the processor's cache between being written (by Numba) and read
+# column matrix stays in the processor's cache between being written (by Numba) and read
 # (by the GEMM): the whole matrix for a batch of 64 can be 50 MB, and streaming it through
 # main memory twice costs more than the arithmetic. See benchmarks/README.md.
 CHUNK_BYTES = 16 << 20
@@ -127,107 +172,95 @@ KEEP_COLUMNS_BYTES = 64 << 20
 
 
 def _chunks(batch: int, bytes_per_image: int):
-    """Slices of the batch, each with about CHUNK_BYTES of im2col matrix (at least one image)."""
+    """Slices of the batch, each with about CHUNK_BYTES of column matrix (at least one image)."""
     step = max(1, CHUNK_BYTES // max(1, bytes_per_image))
     return [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
 
 
+def _pixels(part: slice, hw: Pair) -> slice:
+    """The rows of a (N H W, ...) matrix that belong to the images in `part`."""
+    return slice(part.start * hw[0] * hw[1], part.stop * hw[0] * hw[1])
+
+
 def column_bytes(x_shape, kernel: Pair, out_hw: Pair, itemsize: int) -> int:
-    """The size of the whole im2col matrix of a batch."""
+    """The size of the whole column matrix of a batch."""
     return x_shape[0] * x_shape[1] * kernel[0] * kernel[1] * out_hw[0] * out_hw[1] * itemsize
 
 
 def columns(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> list[np.ndarray]:
-    """im2col of `x` chunk by chunk (the chunks of conv2d and conv2d_weight_grad), as new arrays
-    that either can be given instead of copying the receptive fields again."""
-    per_image = column_bytes((1, *x.shape[1:]), kernel, out_hw, x.itemsize)
-    return [im2col(x[part], kernel, stride, padding, dilation, out_hw) for part in _chunks(x.shape[0], per_image)]
+    """The channels-last column matrices of `x`, chunk by chunk (the chunks of conv2d and
+    conv2d_weight_grad), as new arrays that either can be given instead of copying the
+    receptive fields again."""
+    x = channels_last(x)
+    per_image = column_bytes((1, x.shape[3]), kernel, out_hw, x.itemsize)
+    return [_im2col_rows(x[part], kernel, stride, padding, dilation, out_hw) for part in _chunks(x.shape[0], per_image)]
 
 
 def _columns_of_chunk(x, part, k: int, kept, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
-    """The im2col matrix of the k-th chunk of the batch: the kept one, or copied now into scratch."""
+    """The column matrix of the k-th chunk of the channels-last batch x: the kept one, or copied
+    now into scratch."""
     if kept is not None:
         return kept[k]
-    rows = x.shape[1] * kernel[0] * kernel[1]
-    cols = scratch("cols", (rows, (part.stop - part.start) * out_hw[0] * out_hw[1]), x.dtype)
-    _im2col(x[part], *kernel, *stride, *padding, *dilation, *out_hw, cols)
-    return cols
+    rows = (part.stop - part.start) * out_hw[0] * out_hw[1]
+    cols = scratch("cols", (rows, kernel[0] * kernel[1] * x.shape[3]), x.dtype)
+    return _im2col_rows(x[part], kernel, stride, padding, dilation, out_hw, out=cols)
+
+
+def _weight_rows(weight: np.ndarray) -> np.ndarray:
+    """A (A, B, kh, kw) weight as the (A, kh kw B) matrix whose columns follow the column
+    matrix's (i, j, c) order."""
+    return np.ascontiguousarray(weight.transpose(0, 2, 3, 1)).reshape(weight.shape[0], -1)
 
 
 def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair, kept=None) -> np.ndarray:
-    """y = conv(x, W) + b: per chunk of images, im2col (or the `kept` columns of x) then one GEMM.
-    `out_hw` may crop the natural output."""
-    x = np.ascontiguousarray(x)
-    batch, channels = x.shape[:2]
+    """y = conv(x, W) + b: per chunk of images, im2col (or the `kept` columns of x) then one GEMM
+    whose product is y's channels-last rows. `out_hw` may crop the natural output."""
+    x = channels_last(x)
+    batch, channels = x.shape[0], x.shape[3]
     out_channels, _, kh, kw = weight.shape
-    rows, pixels = channels * kh * kw, out_hw[0] * out_hw[1]
-    w2 = np.ascontiguousarray(weight.reshape(out_channels, rows))
-    y = np.empty((batch, out_channels, *out_hw), dtype=x.dtype)
-    for k, part in enumerate(_chunks(batch, rows * pixels * x.itemsize)):
+    w_rows = _weight_rows(weight)
+    y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
+    y_rows = y.reshape(-1, out_channels)
+    for k, part in enumerate(_chunks(batch, column_bytes((1, channels), (kh, kw), out_hw, x.itemsize))):
         cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
-        product = scratch("gemm", (out_channels, cols.shape[1]), x.dtype)
-        np.matmul(w2, cols, out=product)
-        _to_batch_first(product, bias, y[part])
-    return y
+        np.matmul(cols, w_rows.T, out=y_rows[_pixels(part, out_hw)])
+    if bias is not None:
+        y += bias
+    return _as_nchw(y)
 
 
 def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
-    """y = conv^T(x, W) + b for W of shape (in, out, kh, kw): per chunk, one GEMM then col2im."""
-    x = np.ascontiguousarray(x)
-    batch, in_channels, height, width = x.shape
+    """y = conv^T(x, W) + b for W of shape (in, out, kh, kw): per chunk, one GEMM of x's channels-last
+    rows, then col2im."""
+    x = channels_last(x)
+    batch, height, width, in_channels = x.shape
     _, out_channels, kh, kw = weight.shape
-    rows, pixels = out_channels * kh * kw, height * width
-    w2t = np.ascontiguousarray(weight.reshape(in_channels, rows).T)
-    y = np.empty((batch, out_channels, *out_hw), dtype=x.dtype)
-    for part in _chunks(batch, rows * pixels * x.itemsize):
-        images = part.stop - part.start
-        x2 = _to_channels_first(x[part])
-        product = scratch("gemm", (rows, images * pixels), x.dtype)
-        np.matmul(w2t, x2, out=product)
+    w_rows = _weight_rows(weight)  # (in, kh kw out)
+    x_rows = x.reshape(-1, in_channels)
+    y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
+    for part in _chunks(batch, column_bytes((1, out_channels), (kh, kw), (height, width), x.itemsize)):
+        pixels = _pixels(part, (height, width))
+        product = scratch("gemm", (pixels.stop - pixels.start, w_rows.shape[1]), x.dtype)
+        np.matmul(x_rows[pixels], w_rows, out=product)
         _col2im(product, kh, kw, *stride, *padding, *dilation, height, width, y[part])
     if bias is not None:
-        y += bias.reshape(1, -1, 1, 1)
-    return y
+        y += bias
+    return _as_nchw(y)
 
 
 def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, kept=None) -> np.ndarray:
     """dL/dW[o, c, i, j] = sum over n, h, w of grad_y[n, o, h, w] x_pad[n, c, h s + i d, w s + j d]:
-    per chunk, the columns of x (copied now, or `kept` by the forward) times grad_y."""
-    x, grad_y = np.ascontiguousarray(x), np.ascontiguousarray(grad_y)
-    batch, channels = x.shape[:2]
-    out_channels, out_hw = grad_y.shape[1], grad_y.shape[2:]
-    rows, pixels = channels * kernel[0] * kernel[1], out_hw[0] * out_hw[1]
-    grad_w = np.zeros((out_channels, rows), dtype=x.dtype)
-    for k, part in enumerate(_chunks(batch, rows * pixels * x.itemsize)):
+    per chunk, grad_y's channels-last rows (transposed) times the columns of x (copied now, or
+    `kept` by the forward)."""
+    x, grad_y = channels_last(x), channels_last(grad_y)
+    batch, channels = x.shape[0], x.shape[3]
+    out_channels, out_hw = grad_y.shape[3], grad_y.shape[1:3]
+    grad_rows = grad_y.reshape(-1, out_channels)
+    grad_w = np.zeros((out_channels, kernel[0] * kernel[1] * channels), dtype=x.dtype)
+    for k, part in enumerate(_chunks(batch, column_bytes((1, channels), kernel, out_hw, x.itemsize))):
         cols = _columns_of_chunk(x, part, k, kept, kernel, stride, padding, dilation, out_hw)
-        grad_w += _to_channels_first(grad_y[part]) @ cols.T
-    return grad_w.reshape(out_channels, channels, *kernel)
-
-
-@njit(parallel=True, cache=True)
-def _swap_first_two(source, bias, out):
-    """out[b, a, k] = source[a, b, k] (+ bias[a], unless `bias` is empty) for 3-D arrays."""
-    for b in prange(source.shape[1]):
-        for a in range(source.shape[0]):
-            shift = bias[a] if bias.size else 0.0
-            for k in range(source.shape[2]):
-                out[b, a, k] = source[a, b, k] + shift
-
-
-def _to_channels_first(y: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> (C, N H W), the layout of a GEMM operand, in a scratch buffer."""
-    batch, channels = y.shape[:2]
-    out = scratch("channels_first", (channels, batch, y.shape[2] * y.shape[3]), y.dtype)
-    _swap_first_two(np.ascontiguousarray(y).reshape(batch, channels, -1), bias_or_empty(None, y.dtype), out)
-    return out.reshape(channels, -1)
-
-
-def _to_batch_first(product: np.ndarray, bias, out: np.ndarray) -> None:
-    """Write a (C, N H W) GEMM result into the (N, C, H, W) array `out`, adding the bias."""
-    batch, channels = out.shape[:2]
-    source = product.reshape(channels, batch, -1)
-    target = out.reshape(batch, channels, -1)  # a view: `out` is a contiguous slice of the batch
-    _swap_first_two(source, bias_or_empty(bias, out.dtype), target)
+        grad_w += grad_rows[_pixels(part, out_hw)].T @ cols
+    return np.ascontiguousarray(grad_w.reshape(out_channels, *kernel, channels).transpose(0, 3, 1, 2))
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------
