@@ -47,8 +47,8 @@ class LeakyRelu(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        slope = ctx.negative_slope
-        return grad * _constant(slope + ctx.positive * (1.0 - slope), grad.dtype)
+        slope = grad.dtype.type(ctx.negative_slope)  # in grad's dtype: no float64 temporary
+        return grad * _constant(ctx.positive * (1 - slope) + slope, grad.dtype)
 
 
 def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:

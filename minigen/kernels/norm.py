@@ -128,13 +128,15 @@ def _column_sums(x_rows: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.
 
 
 def batch_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mean and the biased variance of every channel (axis 1) of x, each of shape (C,):
-    two passes, the second over x minus the mean (a one-pass E[x^2] - E[x]^2 loses digits)."""
+    """The mean and the biased variance of every channel (axis 1) of x, each of shape (C,), in one
+    pass over d = x - x_0, with x_0 the channel's first value: mean = x_0 + <d>, variance =
+    <d^2> - <d>^2. Shifted so, d is of the order of the spread rather than of the mean, and the
+    subtraction loses no digits that matter (the sums are float64)."""
     x_rows = _rows(x)
-    total, _ = _column_sums(x_rows, np.zeros(x_rows.shape[1]))
-    mean = total / x_rows.shape[0]
-    _, squares = _column_sums(x_rows, mean)
-    return mean.astype(x.dtype), (squares / x_rows.shape[0]).astype(x.dtype)
+    shift = x_rows[0].astype(np.float64)
+    total, squares = _column_sums(x_rows, shift)
+    mean_d = total / x_rows.shape[0]
+    return (shift + mean_d).astype(x.dtype), np.maximum(squares / x_rows.shape[0] - mean_d**2, 0.0).astype(x.dtype)
 
 
 def batch_norm(x, mean, var, gamma, beta, eps: float, slope: float) -> np.ndarray:
