@@ -197,8 +197,8 @@ def columns(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw
 
 
 def _columns_of_chunk(x, part, k: int, kept, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
-    """The column matrix of the k-th chunk of the channels-last batch x: the kept one, or copied
-    now into scratch."""
+    """The column matrix of the k-th chunk of the channels-last batch x: the kept one (then x may
+    be None), or copied now into scratch."""
     if kept is not None:
         return kept[k]
     rows = (part.stop - part.start) * out_hw[0] * out_hw[1]
@@ -215,13 +215,13 @@ def _weight_rows(weight: np.ndarray) -> np.ndarray:
 def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair, kept=None) -> np.ndarray:
     """y = conv(x, W) + b: per chunk of images, im2col (or the `kept` columns of x) then one GEMM
     whose product is y's channels-last rows. `out_hw` may crop the natural output."""
-    x = channels_last(x)
-    batch, channels = x.shape[0], x.shape[3]
+    batch, channels = x.shape[:2]
+    x = channels_last(x) if kept is None else None  # the kept columns hold all the kernel reads
     out_channels, _, kh, kw = weight.shape
     w_rows = _weight_rows(weight)
-    y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
+    y = np.empty((batch, *out_hw, out_channels), dtype=weight.dtype)
     y_rows = y.reshape(-1, out_channels)
-    for k, part in enumerate(_chunks(batch, column_bytes((1, channels), (kh, kw), out_hw, x.itemsize))):
+    for k, part in enumerate(_chunks(batch, column_bytes((1, channels), (kh, kw), out_hw, weight.itemsize))):
         cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
         np.matmul(cols, w_rows.T, out=y_rows[_pixels(part, out_hw)])
     if bias is not None:
@@ -252,12 +252,13 @@ def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dil
     """dL/dW[o, c, i, j] = sum over n, h, w of grad_y[n, o, h, w] x_pad[n, c, h s + i d, w s + j d]:
     per chunk, grad_y's channels-last rows (transposed) times the columns of x (copied now, or
     `kept` by the forward)."""
-    x, grad_y = channels_last(x), channels_last(grad_y)
-    batch, channels = x.shape[0], x.shape[3]
+    batch, channels = x.shape[:2]
+    x = channels_last(x) if kept is None else None
+    grad_y = channels_last(grad_y)
     out_channels, out_hw = grad_y.shape[3], grad_y.shape[1:3]
     grad_rows = grad_y.reshape(-1, out_channels)
-    grad_w = np.zeros((out_channels, kernel[0] * kernel[1] * channels), dtype=x.dtype)
-    for k, part in enumerate(_chunks(batch, column_bytes((1, channels), kernel, out_hw, x.itemsize))):
+    grad_w = np.zeros((out_channels, kernel[0] * kernel[1] * channels), dtype=grad_y.dtype)
+    for k, part in enumerate(_chunks(batch, column_bytes((1, channels), kernel, out_hw, grad_y.itemsize))):
         cols = _columns_of_chunk(x, part, k, kept, kernel, stride, padding, dilation, out_hw)
         grad_w += grad_rows[_pixels(part, out_hw)].T @ cols
     return np.ascontiguousarray(grad_w.reshape(out_channels, *kernel, channels).transpose(0, 3, 1, 2))

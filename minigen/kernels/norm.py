@@ -48,8 +48,8 @@ def _like(rows: np.ndarray, x: np.ndarray) -> np.ndarray:
 # The sums run over blocks of rows, one block at a time per thread, each into its own partial
 # sum (float64); the blocks are the same on any number of threads, so are the numbers. Each
 # kernel is one parallel loop and nothing else: in a parallel Numba function every array
-# expression (np.zeros, a[:] = b, a.sum()) becomes a parallel loop of its own, and starting
-# one costs about 0.1 ms, so the per-channel arithmetic on (C,) vectors is NumPy's, outside.
+# expression outside the prange (np.zeros, a[:] = b, a.sum()) becomes a parallel loop of its
+# own, and starting one costs about 0.1 ms, so the arithmetic on (C,) vectors is NumPy's.
 BLOCKS = 32
 
 
