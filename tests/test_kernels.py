@@ -356,3 +356,21 @@ def test_the_layers_use_winograd_where_it_is_faster_and_their_gradients_stay_exa
     calls.clear()
     F.conv2d(x[:, :, :8, :8], w, padding=1)
     assert calls == []  # below MIN_SIDE: im2col + GEMM
+
+
+def test_kernels_hand_channels_last_memory_from_layer_to_layer_without_copies():
+    """A convolution's output is an NCHW view of channels-last memory, batch norm keeps that
+    layout, and the next convolution reads it as it is: no layout copy between the layers."""
+    from minigen.kernels import norm as N
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 8, 8)), rng.standard_normal((5, 3, 3, 3))
+    y = K.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), (8, 8))
+    assert y.shape == (2, 5, 8, 8) and np.shares_memory(K.channels_last(y), y)
+    mean, var = N.batch_statistics(y)
+    z = N.batch_norm(y, mean, var, np.ones(5), np.zeros(5), 1e-5, 0.2)
+    assert np.shares_memory(K.channels_last(z), z)
+    t = K.conv_transpose2d(z, rng.standard_normal((5, 4, 4, 4)), None, (2, 2), (1, 1), (1, 1), (16, 16))
+    assert t.shape == (2, 4, 16, 16) and np.shares_memory(K.channels_last(t), t)
+    grad_x, _, _ = N.batch_norm_backward(np.ones_like(z), y, z, mean, var, np.ones(5), 1e-5, 0.2)
+    assert np.shares_memory(K.channels_last(grad_x), grad_x)
