@@ -119,12 +119,13 @@ def _backward_apply(grad_y, x, y, mean, inv_std, slope, k, mean_g, mean_g_xhat, 
                 grad_x[p, c] = k[c] * (g - mean_g[c] - (x[p, c] - mean[c]) * inv_std[c] * mean_g_xhat[c])
 
 
-def _column_sums(x_rows: np.ndarray, shift: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The sums of x - shift and of its square over the rows of x, per column (float64)."""
-    blocks = min(BLOCKS, x_rows.shape[0])
-    sums, squares = np.empty((blocks, x_rows.shape[1])), np.empty((blocks, x_rows.shape[1]))
-    _block_sums(x_rows, shift, sums, squares)
-    return sums.sum(axis=0), squares.sum(axis=0)
+def _sums_over_rows(kernel, shape: tuple[int, int], *arrays) -> tuple[np.ndarray, np.ndarray]:
+    """The two per-channel sums `kernel` makes over the rows of a (rows, C) `shape` (float64):
+    it writes them per block of rows, and the blocks' sums are added here."""
+    blocks = min(BLOCKS, shape[0])
+    first, second = np.empty((blocks, shape[1])), np.empty((blocks, shape[1]))
+    kernel(*arrays, first, second)
+    return first.sum(axis=0), second.sum(axis=0)
 
 
 def batch_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +135,7 @@ def batch_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     subtraction loses no digits that matter (the sums are float64)."""
     x_rows = _rows(x)
     shift = x_rows[0].astype(np.float64)
-    total, squares = _column_sums(x_rows, shift)
+    total, squares = _sums_over_rows(_block_sums, x_rows.shape, x_rows, shift)
     mean_d = total / x_rows.shape[0]
     return (shift + mean_d).astype(x.dtype), np.maximum(squares / x_rows.shape[0] - mean_d**2, 0.0).astype(x.dtype)
 
@@ -153,12 +154,9 @@ def batch_norm(x, mean, var, gamma, beta, eps: float, slope: float) -> np.ndarra
 def batch_norm_backward(grad_y, x, y, mean, var, gamma, eps: float, slope: float):
     """(grad_x, grad_gamma, grad_beta) of `batch_norm`, from the gradient of its output y."""
     x_rows, grad_rows, y_rows = _rows(x), _rows(grad_y), _rows(y)
-    rows, channels = x_rows.shape
+    rows = x_rows.shape[0]
     inv_std = 1.0 / np.sqrt(var + eps)
-    blocks = min(BLOCKS, rows)
-    sums_g, sums_g_xhat = np.empty((blocks, channels)), np.empty((blocks, channels))
-    _backward_sums(grad_rows, x_rows, y_rows, mean, inv_std, slope, sums_g, sums_g_xhat)
-    grad_beta, grad_gamma = sums_g.sum(axis=0), sums_g_xhat.sum(axis=0)
+    grad_beta, grad_gamma = _sums_over_rows(_backward_sums, x_rows.shape, grad_rows, x_rows, y_rows, mean, inv_std, slope)
     grad_x = np.empty_like(x_rows)
     _backward_apply(grad_rows, x_rows, y_rows, mean, inv_std, slope, gamma * inv_std, grad_beta / rows, grad_gamma / rows, grad_x)
     return _like(grad_x, x), grad_gamma.astype(gamma.dtype), grad_beta.astype(gamma.dtype)
