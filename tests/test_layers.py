@@ -50,6 +50,10 @@ def test_transposed_conv_generator_gradgradchecks():
         (lambda: F.batch_norm(t(4, 3, 2, 2), t(2)), r"batch_norm: weight must have shape \(3,\), got \(2,\)"),
         (lambda: F.batch_norm(t(4, 3), None, t(4)), r"batch_norm: bias must have shape \(3,\), got \(4,\)"),
         (lambda: F.batch_norm(t(4, 3), negative_slope=2.0), r"batch_norm: negative_slope must be between 0 and 1 to be fused, got 2.0"),
+        (
+            lambda: F.batch_norm(t(0, 3, 4, 4)),
+            r"batch_norm: input \(0, 3, 4, 4\) has no values per channel to take the batch statistics of",
+        ),
         (lambda: F.batch_norm(t(4)), r"batch_norm: input must have shape \(N, C, ...\), got \(4,\)"),
         (
             lambda: F.conv_transpose2d(t(1, 3, 4, 4), t(2, 1, 4, 4)),

@@ -406,6 +406,8 @@ def batch_norm(
     if x.ndim < 2:
         raise ValueError(f"{op}: input must have shape (N, C, ...), got {x.shape}")
     channels = x.shape[1]
+    if x.size == 0:
+        raise ValueError(f"{op}: input {x.shape} has no values per channel to take the batch statistics of")
     if negative_slope is not None and not 0.0 <= negative_slope <= 1.0:
         raise ValueError(f"{op}: negative_slope must be between 0 and 1 to be fused, got {negative_slope}")
     _check_bias(op, weight, channels, "weight")
