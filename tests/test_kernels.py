@@ -198,7 +198,7 @@ _RUN_ALL_KERNELS = textwrap.dedent(
     """
     import json, sys
     import numpy as np
-    from minigen.kernels import conv as K, norm as N, pool as P, winograd as WG
+    from minigen.kernels import activation as A, conv as K, norm as N, pool as P, winograd as WG
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 7, 6)), rng.standard_normal((4, 3, 3, 2))
     geometry = ((2, 1), (1, 1), (1, 2))
@@ -216,6 +216,9 @@ _RUN_ALL_KERNELS = textwrap.dedent(
     mean, var = N.batch_statistics(x)
     results["batch_norm"] = N.batch_norm(x, mean, var, w[:3, 0, 0, 0], w[:3, 0, 1, 0], 1e-5, 0.2)
     results["batch_norm_grad_x"] = N.batch_norm_backward(x, x, results["batch_norm"], mean, var, w[:3, 0, 0, 0], 1e-5, 0.2)[0]
+    A.PARALLEL_MIN = 0  # the kernels, not the twins, for these small arrays
+    results["leaky_relu"] = A.leaky_relu(y, 0.2)
+    results["leaky_relu_backward"] = A.leaky_relu_backward(np.cos(y), y, 0.2)
     json.dump({k: v.tolist() for k, v in results.items()}, sys.stdout)
     """
 )
@@ -309,6 +312,49 @@ def test_fused_batch_norm_kernels_equal_their_twins(shape, dtype, slope):
         N.batch_norm_backward_reference(grad_y, x, gamma, beta, 1e-5, slope),
     ):
         np.testing.assert_allclose(ours, twin, **tolerance)
+
+
+def test_batch_norm_keeps_the_digits_of_a_channel_whose_mean_dwarfs_its_spread():
+    """float32 values 1000 + 0.01 noise: folded into x * scale + (beta - mean * scale), the
+    normalisation cancels two terms of 1e5 and keeps two digits; subtracting the mean first
+    (in float64) keeps float32's."""
+    from minigen.kernels import norm as N
+
+    rng = np.random.default_rng(5)
+    x = (1000 + 0.01 * rng.standard_normal((8, 3, 5, 5))).astype(np.float32)
+    gamma, beta = np.ones(3, np.float32), np.zeros(3, np.float32)
+    mean, var = N.batch_statistics(x)
+    y = N.batch_norm(x, mean, var, gamma, beta, 1e-5, 1.0)
+    exact = N.batch_norm_reference(x.astype(np.float64), gamma, beta, 1e-5, 1.0)
+    np.testing.assert_allclose(y, exact, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.2, 1.5])
+@pytest.mark.parametrize("layout", ["nchw", "channels last", "strided", "mixed"])
+def test_leaky_relu_kernels_equal_their_twins_in_any_layout(layout, slope, monkeypatch):
+    """The kernels run through memory as it is laid out and return that layout; where the arrays
+    have gaps, or input and gradient are laid out differently, the twins do the work."""
+    from minigen.kernels import activation as A
+
+    rng = np.random.default_rng(3)
+    a, grad_y = (rng.standard_normal((64, 16, 16, 8)).astype(np.float32) for _ in range(2))
+    a[0, 0, 0] = 0.0  # the kink: y = 0, gradient s
+    a, grad_y = {
+        "nchw": (a, grad_y),
+        "channels last": (a.transpose(0, 3, 1, 2), grad_y.transpose(0, 3, 1, 2)),
+        "strided": (a[:, ::2], grad_y[:, ::2]),
+        "mixed": (a.transpose(0, 3, 1, 2), np.ascontiguousarray(grad_y.transpose(0, 3, 1, 2))),
+    }[layout]
+    expected_y, expected_grad = A.leaky_relu_reference(a, slope), A.leaky_relu_backward_reference(grad_y, a, slope)
+    assert a.size >= A.PARALLEL_MIN
+    if layout in ("nchw", "channels last"):  # the kernels', not the twins' numbers
+        monkeypatch.setattr(A, "leaky_relu_reference", None)
+        monkeypatch.setattr(A, "leaky_relu_backward_reference", None)
+    y, grad_a = A.leaky_relu(a, slope), A.leaky_relu_backward(grad_y, a, slope)
+    np.testing.assert_array_equal(y, expected_y)
+    np.testing.assert_array_equal(grad_a, expected_grad)
+    if layout in ("nchw", "channels last"):
+        assert y.strides == a.strides and grad_a.strides == grad_y.strides
 
 
 @st.composite

@@ -384,7 +384,7 @@ def _standardise_backward(grad_x_hat, x_hat, inv_std, axes):
 
 
 def batch_norm_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The per-channel mean and biased variance over every axis but 1, each of shape (C,)."""
+    """The per-channel mean and biased variance over every axis but 1, each of shape (C,), in float64."""
     return norm_kernels.batch_statistics(x)
 
 

@@ -19,7 +19,7 @@ and keeps no other array. Why fuse: NumPy runs each elementwise operation on one
 makes a pass over the activations for each (mean, subtract, square, divide, scale, shift,
 activate, and as many backward); the kernels make two passes forward and two backward, on
 every core. They read images channels last, as the convolutions write them (a row of C
-channels per pixel), and write them so. Sums accumulate in float64.
+channels per pixel), and write them so. Sums and the normalisation run in float64.
 """
 
 from __future__ import annotations
@@ -79,14 +79,14 @@ def _block_sums(x, shift, sums, squares):
 
 
 @njit(parallel=True, cache=True)
-def _normalize(x, scale, shift, slope, y):
-    """y = leaky_relu(x * scale + shift, slope), channel by channel."""
+def _normalize(x, mean, scale, beta, slope, y):
+    """y = leaky_relu((x - mean) * scale + beta, slope), channel by channel (in float64)."""
     rows, channels = x.shape
     for b in prange(BLOCKS):
         start, stop = _block(b, BLOCKS, rows)
         for p in range(start, stop):
             for c in range(channels):
-                z = x[p, c] * scale[c] + shift[c]
+                z = (x[p, c] - mean[c]) * scale[c] + beta[c]
                 y[p, c] = z if z > 0 else slope * z
 
 
@@ -129,25 +129,28 @@ def _sums_over_rows(kernel, shape: tuple[int, int], *arrays) -> tuple[np.ndarray
 
 
 def batch_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The mean and the biased variance of every channel (axis 1) of x, each of shape (C,), in one
-    pass over d = x - x_0, with x_0 the channel's first value: mean = x_0 + <d>, variance =
-    <d^2> - <d>^2. Shifted so, d is of the order of the spread rather than of the mean, and the
-    subtraction loses no digits that matter (the sums are float64)."""
+    """The mean and the biased variance of every channel (axis 1) of x, each of shape (C,) and
+    float64, in one pass over d = x - x_0, with x_0 the channel's first value: mean = x_0 + <d>,
+    variance = <d^2> - <d>^2. Shifted so, d is of the order of the spread rather than of the
+    mean, and the subtraction loses no digits that matter (the sums are float64)."""
     x_rows = _rows(x)
     shift = x_rows[0].astype(np.float64)
     total, squares = _sums_over_rows(_block_sums, x_rows.shape, x_rows, shift)
     mean_d = total / x_rows.shape[0]
-    return (shift + mean_d).astype(x.dtype), np.maximum(squares / x_rows.shape[0] - mean_d**2, 0.0).astype(x.dtype)
+    return shift + mean_d, np.maximum(squares / x_rows.shape[0] - mean_d**2, 0.0)
 
 
 def batch_norm(x, mean, var, gamma, beta, eps: float, slope: float) -> np.ndarray:
     """y = leaky_relu(gamma x_hat + beta, slope) for every channel, given its statistics; y is
-    channels last in memory."""
+    channels last in memory.
+
+    The mean is subtracted before scaling, in float64: folded into one multiply-add,
+    x * scale + (beta - mean * scale), two large terms would cancel and lose the digits of a
+    channel whose mean is far larger than its spread."""
     x_rows = _rows(x)
-    scale = gamma / np.sqrt(var + eps)
-    shift = beta - mean * scale  # z = x * scale + shift = gamma x_hat + beta
+    scale = gamma / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     y = np.empty_like(x_rows)
-    _normalize(x_rows, scale, shift, slope, y)
+    _normalize(x_rows, np.asarray(mean, dtype=np.float64), scale, np.asarray(beta, dtype=np.float64), slope, y)
     return _like(y, x)
 
 
@@ -155,7 +158,7 @@ def batch_norm_backward(grad_y, x, y, mean, var, gamma, eps: float, slope: float
     """(grad_x, grad_gamma, grad_beta) of `batch_norm`, from the gradient of its output y."""
     x_rows, grad_rows, y_rows = _rows(x), _rows(grad_y), _rows(y)
     rows = x_rows.shape[0]
-    inv_std = 1.0 / np.sqrt(var + eps)
+    mean, inv_std = np.asarray(mean, dtype=np.float64), 1.0 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
     grad_beta, grad_gamma = _sums_over_rows(_backward_sums, x_rows.shape, grad_rows, x_rows, y_rows, mean, inv_std, slope)
     grad_x = np.empty_like(x_rows)
     _backward_apply(grad_rows, x_rows, y_rows, mean, inv_std, slope, gamma * inv_std, grad_beta / rows, grad_gamma / rows, grad_x)
