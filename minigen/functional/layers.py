@@ -112,7 +112,8 @@ class Conv2d(Function):
     `KEEP_COLUMNS_BYTES`) the forward keeps them for it, until the backward has gone through;
     `kept` gives the forward columns copied already. A 3x3 stride-1 convolution of a large
     enough image runs Winograd's F(2x2, 3x3) instead (`minigen.kernels.winograd`), forward and
-    for $\bar x$; its weight gradient copies the columns itself.
+    for $\bar x$; its weight gradient copies the columns itself (a Winograd weight gradient,
+    16 GEMMs of (out, in) products over every tile, measured slower: benchmarks/README.md).
     """
 
     @staticmethod

@@ -74,12 +74,6 @@ def get_num_threads() -> int:
     return numba.get_num_threads()
 
 
-def bias_or_empty(bias, dtype) -> np.ndarray:
-    """A kernel's bias argument: the bias as a contiguous array, or an empty one for none (a
-    jitted kernel takes one type of argument, so "no bias" is an array of size 0, not None)."""
-    return np.zeros(0, dtype=dtype) if bias is None else np.ascontiguousarray(bias, dtype=dtype)
-
-
 _scratch: dict[tuple[str, np.dtype], np.ndarray] = {}
 
 

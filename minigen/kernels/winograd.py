@@ -20,11 +20,12 @@ the 3x3 filter $g$ give a 2x2 tile of the output,
 $$Y = A^\top \big[ (G g G^\top) \odot (B^\top d B) \big] A,$$
 
 16 multiplications instead of 36. Summed over the input channels, the 16 products at each
-position $(\xi, \nu)$ of the 4x4 grid are a matrix product: $M_{\xi\nu} = U_{\xi\nu} V_{\xi\nu}$
-with $U_{\xi\nu} = (G g G^\top)_{\xi\nu}$ of shape (out, in) and $V_{\xi\nu} = (B^\top d B)_{\xi\nu}$
-of shape (in, tiles). So a convolution is: transform the input tiles (Numba), 16 GEMMs
-(NumPy's BLAS), transform back (Numba). Neighbouring 4x4 tiles overlap by two pixels, as
-neighbouring 3x3 windows of two outputs each do.
+position $k = (\xi, \nu)$ of the 4x4 grid are a matrix product: $M_k = V_k U_k$ with
+$V_k = (B^\top d B)_k$ of shape (tiles, in) and $U_k = (G g G^\top)_k$ of shape (in, out). So a
+convolution is: transform the input tiles (Numba), 16 GEMMs (NumPy's BLAS), transform back
+(Numba). Neighbouring 4x4 tiles overlap by two pixels, as neighbouring 3x3 windows of two
+outputs each do. The kernels hold images channels last, as `minigen.kernels.conv`'s do: a
+pixel's channels are one contiguous run, and so is a row of each $V_k$ and $M_k$.
 
 Precision: the transforms add and subtract before multiplying, which can lose a little (more
 so for larger tiles, F(4x4, 3x3) and up); for F(2x2, 3x3) the float32 error against the float64
@@ -36,7 +37,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba import bias_or_empty, njit, prange, scratch
+from ._numba import njit, prange, scratch
+from .conv import _as_nchw, channels_last
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 B_T = np.array([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]])
@@ -49,58 +51,67 @@ def filter_transform(weight: np.ndarray) -> np.ndarray:
 
 
 @njit(parallel=True, cache=True)
-def _input_transform(xp, tiles_h, tiles_w, v):
-    """v[:, :, c, (n, th, tw)] = B^T d B for the 4x4 tile d of the padded image xp[n, c] whose
-    top-left corner is (2 th, 2 tw).
+def _input_transform(x, ph, pw, tiles_h, tiles_w, v):
+    """v[(i, j), (n, th, tw), c] = (B^T d B)[i, j] for the 4x4 tile d of channel c of the padded
+    channels-last image x[n] whose top-left corner is (2 th, 2 tw): k = 4 i + j.
 
-    A row of tiles at a time: first t = B^T d for the four image rows it covers, every column
-    at once (neighbouring tiles share two columns, so this is done once for both), then
-    t B for each tile, reading t's columns 2 tw ... 2 tw + 3."""
-    batch, channels, _, width = xp.shape
-    for c in prange(channels):
-        t = np.empty((4, width), dtype=xp.dtype)
-        for n in range(batch):
-            for th in range(tiles_h):
-                d = xp[n, c, 2 * th : 2 * th + 4]
-                for w in range(width):
-                    t[0, w] = d[0, w] - d[2, w]
-                    t[1, w] = d[1, w] + d[2, w]
-                    t[2, w] = d[2, w] - d[1, w]
-                    t[3, w] = d[1, w] - d[3, w]
-                first = (n * tiles_h + th) * tiles_w
-                for i in range(4):
-                    for tw in range(tiles_w):
-                        w = 2 * tw
-                        v[i, 0, c, first + tw] = t[i, w] - t[i, w + 2]
-                        v[i, 1, c, first + tw] = t[i, w + 1] + t[i, w + 2]
-                        v[i, 2, c, first + tw] = t[i, w + 2] - t[i, w + 1]
-                        v[i, 3, c, first + tw] = t[i, w + 1] - t[i, w + 3]
+    Tile by tile: copy d (each pixel's C channels as one run, zeros in the padding), then
+    t = B^T d and t B, every channel at once."""
+    batch, height, width, channels = x.shape
+    for nt in prange(batch * tiles_h):
+        n, th = nt // tiles_h, nt % tiles_h
+        d = np.empty((4, 4, channels), dtype=x.dtype)
+        t = np.empty((4, 4, channels), dtype=x.dtype)
+        for tw in range(tiles_w):
+            for r in range(4):
+                top = 2 * th + r - ph
+                for s in range(4):
+                    left = 2 * tw + s - pw
+                    if 0 <= top < height and 0 <= left < width:
+                        for c in range(channels):
+                            d[r, s, c] = x[n, top, left, c]
+                    else:  # the padding
+                        for c in range(channels):
+                            d[r, s, c] = 0.0
+            for s in range(4):
+                for c in range(channels):
+                    t[0, s, c] = d[0, s, c] - d[2, s, c]
+                    t[1, s, c] = d[1, s, c] + d[2, s, c]
+                    t[2, s, c] = d[2, s, c] - d[1, s, c]
+                    t[3, s, c] = d[1, s, c] - d[3, s, c]
+            tile = nt * tiles_w + tw
+            for i in range(4):
+                for c in range(channels):
+                    v[4 * i, tile, c] = t[i, 0, c] - t[i, 2, c]
+                    v[4 * i + 1, tile, c] = t[i, 1, c] + t[i, 2, c]
+                    v[4 * i + 2, tile, c] = t[i, 2, c] - t[i, 1, c]
+                    v[4 * i + 3, tile, c] = t[i, 1, c] - t[i, 3, c]
 
 
 @njit(parallel=True, cache=True)
 def _output_transform(m, bias, tiles_h, tiles_w, y):
-    """y[n, o, 2 th + a, 2 tw + b] = (A^T M A)[a, b] (+ bias[o], unless empty), cropped to y.
+    """y[n, 2 th + a, 2 tw + b, o] = (A^T M A)[a, b] + bias[o] for the tile (n, th, tw), cropped
+    to the channels-last y.
 
-    A row of tiles at a time: r = A^T M (two rows per tile) for every tile of the row, then
-    r A into the two image rows."""
-    batch, channels, height, width = y.shape
-    for o in prange(channels):
-        shift = bias[o] if bias.size else 0.0
-        r = np.empty((2, 4, tiles_w), dtype=y.dtype)
-        for n in range(batch):
-            for th in range(tiles_h):
-                first = (n * tiles_h + th) * tiles_w
-                for j in range(4):
-                    for tw in range(tiles_w):
-                        r[0, j, tw] = m[0, j, o, first + tw] + m[1, j, o, first + tw] + m[2, j, o, first + tw]
-                        r[1, j, tw] = m[1, j, o, first + tw] - m[2, j, o, first + tw] - m[3, j, o, first + tw]
-                for a in range(min(2, height - 2 * th)):
-                    row = y[n, o, 2 * th + a]
-                    for tw in range(tiles_w):
-                        w = 2 * tw
-                        row[w] = r[a, 0, tw] + r[a, 1, tw] + r[a, 2, tw] + shift
-                        if w + 1 < width:
-                            row[w + 1] = r[a, 1, tw] - r[a, 2, tw] - r[a, 3, tw] + shift
+    Tile by tile: r = A^T M (two rows), then r A, every channel at once."""
+    batch, height, width, channels = y.shape
+    for nt in prange(batch * tiles_h):
+        n, th = nt // tiles_h, nt % tiles_h
+        r = np.empty((2, 4, channels), dtype=y.dtype)
+        for tw in range(tiles_w):
+            tile = nt * tiles_w + tw
+            for j in range(4):
+                for o in range(channels):
+                    r[0, j, o] = m[j, tile, o] + m[4 + j, tile, o] + m[8 + j, tile, o]
+                    r[1, j, o] = m[4 + j, tile, o] - m[8 + j, tile, o] - m[12 + j, tile, o]
+            for a in range(min(2, height - 2 * th)):
+                left = y[n, 2 * th + a, 2 * tw]
+                for o in range(channels):
+                    left[o] = r[a, 0, o] + r[a, 1, o] + r[a, 2, o] + bias[o]
+                if 2 * tw + 1 < width:
+                    right = y[n, 2 * th + a, 2 * tw + 1]
+                    for o in range(channels):
+                        right[o] = r[a, 1, o] - r[a, 2, o] - r[a, 3, o] + bias[o]
 
 
 # Like im2col, the transforms work through the batch a few images at a time, so that the
@@ -108,30 +119,36 @@ def _output_transform(m, bias, tiles_h, tiles_w, y):
 CHUNK_BYTES = 4 << 20
 
 
+def _tiles(out_hw) -> tuple[int, int]:
+    """The 2x2 output tiles down and across that cover an output of out_hw (the last ones cropped)."""
+    return (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
+
+
+def _chunks(batch: int, tiles_per_image: int, channels: int, itemsize: int):
+    """Slices of the batch whose transformed tiles (16 per tile and channel) fit CHUNK_BYTES."""
+    step = max(1, CHUNK_BYTES // (16 * tiles_per_image * channels * itemsize))
+    return [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
+
+
 def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
     """y = conv(x, W) + b for a 3x3 kernel, stride 1, dilation 1: per chunk of images, input
     transform, 16 GEMMs, output transform. `out_hw` may crop the natural output (as
-    `conv.conv2d`'s does)."""
-    batch, channels, height, width = x.shape
+    `conv.conv2d`'s does). y is channels last in memory."""
+    x = channels_last(x)
+    batch, channels = x.shape[0], x.shape[3]
     out_channels = weight.shape[0]
-    tiles_h, tiles_w = (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
-    # zeros around x: the padding, and enough below and to the right for whole 4x4 tiles
-    bottom, right = 2 * tiles_h + 2 - height - padding[0], 2 * tiles_w + 2 - width - padding[1]
-    xp = np.pad(x, ((0, 0), (0, 0), (padding[0], max(bottom, 0)), (padding[1], max(right, 0))))
-    u = filter_transform(weight).reshape(16, out_channels, channels)
-    bias = bias_or_empty(bias, x.dtype)
-    y = np.empty((batch, out_channels, *out_hw), dtype=x.dtype)
-    per_image = 16 * max(channels, out_channels) * tiles_h * tiles_w * x.itemsize
-    step = max(1, CHUNK_BYTES // per_image)
-    for start in range(0, batch, step):
-        part = slice(start, min(start + step, batch))
+    tiles_h, tiles_w = _tiles(out_hw)
+    u = np.ascontiguousarray(filter_transform(weight).reshape(16, out_channels, channels).transpose(0, 2, 1))  # U_k: (in, out)
+    bias = np.zeros(out_channels, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
+    y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
+    for part in _chunks(batch, tiles_h * tiles_w, max(channels, out_channels), x.itemsize):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = scratch("winograd_v", (4, 4, channels, tiles), x.dtype)
-        _input_transform(xp[part], tiles_h, tiles_w, v)
-        m = scratch("winograd_m", (16, out_channels, tiles), x.dtype)
-        np.matmul(u, v.reshape(16, channels, tiles), out=m)
-        _output_transform(m.reshape(4, 4, out_channels, tiles), bias, tiles_h, tiles_w, y[part])
-    return y
+        v = scratch("winograd_v", (16, tiles, channels), x.dtype)
+        _input_transform(x[part], *padding, tiles_h, tiles_w, v)
+        m = scratch("winograd_m", (16, tiles, out_channels), x.dtype)
+        np.matmul(v, u, out=m)
+        _output_transform(m, bias, tiles_h, tiles_w, y[part])
+    return _as_nchw(y)
 
 
 def conv_transpose3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
@@ -142,8 +159,8 @@ def conv_transpose3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[in
 
 
 # Below this output side the transforms cost more than the multiplications they save
-# (measured with batch 64: 0.65-0.93x the time of im2col + GEMM at 14x14 and 28x28, 1.4-1.8x
-# at 8x8 and 7x7; benchmarks/README.md).
+# (measured with batch 64, channels last: 0.77-0.89x the time of im2col + GEMM at 14x14 to
+# 28x28, 1.14-2.4x at 8x8 and below; benchmarks/README.md).
 MIN_SIDE = 14
 
 
