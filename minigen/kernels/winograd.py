@@ -52,8 +52,9 @@ def filter_transform(weight: np.ndarray) -> np.ndarray:
 
 @njit(parallel=True, cache=True)
 def _input_transform(x, ph, pw, tiles_h, tiles_w, v):
-    """v[(i, j), (n, th, tw), c] = (B^T d B)[i, j] for the 4x4 tile d of channel c of the padded
-    channels-last image x[n] whose top-left corner is (2 th, 2 tw): k = 4 i + j.
+    """v[(i, j), (n, th, tw), c] = (B^T d B)[i, j] (at k = 4 i + j) for the 4x4 tile d of channel c
+    of the channels-last image x[n] padded by (ph, pw) zeros, whose top-left corner in the
+    padded image is (2 th, 2 tw).
 
     Tile by tile: copy d (each pixel's C channels as one run, zeros in the padding), then
     t = B^T d and t B, every channel at once."""
@@ -119,17 +120,6 @@ def _output_transform(m, bias, tiles_h, tiles_w, y):
 CHUNK_BYTES = 4 << 20
 
 
-def _tiles(out_hw) -> tuple[int, int]:
-    """The 2x2 output tiles down and across that cover an output of out_hw (the last ones cropped)."""
-    return (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
-
-
-def _chunks(batch: int, tiles_per_image: int, channels: int, itemsize: int):
-    """Slices of the batch whose transformed tiles (16 per tile and channel) fit CHUNK_BYTES."""
-    step = max(1, CHUNK_BYTES // (16 * tiles_per_image * channels * itemsize))
-    return [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
-
-
 def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
     """y = conv(x, W) + b for a 3x3 kernel, stride 1, dilation 1: per chunk of images, input
     transform, 16 GEMMs, output transform. `out_hw` may crop the natural output (as
@@ -137,11 +127,14 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
     x = channels_last(x)
     batch, channels = x.shape[0], x.shape[3]
     out_channels = weight.shape[0]
-    tiles_h, tiles_w = _tiles(out_hw)
+    tiles_h, tiles_w = (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2  # 2x2 tiles of the output, the last ones cropped
     u = np.ascontiguousarray(filter_transform(weight).reshape(16, out_channels, channels).transpose(0, 2, 1))  # U_k: (in, out)
     bias = np.zeros(out_channels, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
-    for part in _chunks(batch, tiles_h * tiles_w, max(channels, out_channels), x.itemsize):
+    per_image = 16 * tiles_h * tiles_w * max(channels, out_channels) * x.itemsize
+    step = max(1, CHUNK_BYTES // per_image)
+    for start in range(0, batch, step):
+        part = slice(start, min(start + step, batch))
         tiles = (part.stop - part.start) * tiles_h * tiles_w
         v = scratch("winograd_v", (16, tiles, channels), x.dtype)
         _input_transform(x[part], *padding, tiles_h, tiles_w, v)
