@@ -45,22 +45,26 @@ def _in_memory_order(*arrays) -> list[np.ndarray] | None:
 
 def leaky_relu(a: np.ndarray, slope: float) -> np.ndarray:
     """y = leaky_relu(a, slope), laid out in memory as a is."""
-    y = np.empty_like(a)  # a's layout ("K" order)
-    flat = _in_memory_order(a, y)
-    if a.size < PARALLEL_MIN or flat is None:
-        return leaky_relu_reference(a, slope)
-    _leaky_relu(flat[0], a.dtype.type(slope), flat[1])
-    return y
+    if a.size >= PARALLEL_MIN:
+        y = np.empty_like(a)  # a's layout ("K" order)
+        flat = _in_memory_order(a, y)
+        if flat is not None:
+            a_flat, y_flat = flat
+            _leaky_relu(a_flat, a.dtype.type(slope), y_flat)
+            return y
+    return leaky_relu_reference(a, slope)
 
 
 def leaky_relu_backward(grad_y: np.ndarray, a: np.ndarray, slope: float) -> np.ndarray:
     """The gradient with respect to a, given grad_y (the gradient of y = leaky_relu(a, slope))."""
-    grad_a = np.empty_like(grad_y)
-    flat = _in_memory_order(grad_y, a, grad_a)
-    if a.size < PARALLEL_MIN or flat is None:
-        return leaky_relu_backward_reference(grad_y, a, slope)
-    _leaky_relu_backward(flat[0], flat[1], grad_y.dtype.type(slope), flat[2])
-    return grad_a
+    if a.size >= PARALLEL_MIN:
+        grad_a = np.empty_like(grad_y)
+        flat = _in_memory_order(grad_y, a, grad_a)
+        if flat is not None:
+            grad_y_flat, a_flat, grad_a_flat = flat
+            _leaky_relu_backward(grad_y_flat, a_flat, grad_y.dtype.type(slope), grad_a_flat)
+            return grad_a
+    return leaky_relu_backward_reference(grad_y, a, slope)
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------
