@@ -50,43 +50,67 @@ def filter_transform(weight: np.ndarray) -> np.ndarray:
     return np.einsum("ai,ocij,bj->aboc", G, weight, G).astype(weight.dtype)
 
 
+@njit(cache=True)
+def _b_t(d0, d1, d2, d3):
+    """B^T d for a column d of four values."""
+    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+
+
+@njit(cache=True)
+def _a_t(m0, m1, m2, m3):
+    """A^T m for a column m of four values."""
+    return m0 + m1 + m2, m1 - m2 - m3
+
+
+@njit(cache=True)
+def _b_t_of_column(x, n, rows, rows_inside, column, column_inside, c):
+    """B^T d for the column of a tile of channel c of x[n] at the clamped `rows` and `column`
+    (each value multiplied by 1 if its row and column are inside the image, else 0)."""
+    return _b_t(
+        x[n, rows[0], column, c] * (rows_inside[0] * column_inside),
+        x[n, rows[1], column, c] * (rows_inside[1] * column_inside),
+        x[n, rows[2], column, c] * (rows_inside[2] * column_inside),
+        x[n, rows[3], column, c] * (rows_inside[3] * column_inside),
+    )
+
+
+@njit(cache=True)
+def _clamp(positions, size, inside):
+    """Clamp positions into [0, size), with inside[k] = 1 where positions[k] was in it, else 0."""
+    for k in range(positions.size):
+        inside[k] = 1.0 if 0 <= positions[k] < size else 0.0
+        positions[k] = min(max(positions[k], 0), size - 1)
+
+
 @njit(parallel=True, cache=True)
 def _input_transform(x, ph, pw, tiles_h, tiles_w, v):
     """v[(i, j), (n, th, tw), c] = (B^T d B)[i, j] (at k = 4 i + j) for the 4x4 tile d of channel c
     of the channels-last image x[n] padded by (ph, pw) zeros, whose top-left corner in the
     padded image is (2 th, 2 tw).
 
-    Tile by tile: copy d (each pixel's C channels as one run, zeros in the padding), then
-    t = B^T d and t B, every channel at once."""
+    Tile by tile, every channel at once: t = B^T d one column of d at a time, then t B one row
+    of t at a time. The tile's rows r and columns s are clamped into the image and its pixels
+    in the padding multiplied by 0 (f g), so the loop over channels has no branches."""
     batch, height, width, channels = x.shape
     for nt in prange(batch * tiles_h):
         n, th = nt // tiles_h, nt % tiles_h
-        d = np.empty((4, 4, channels), dtype=x.dtype)
-        t = np.empty((4, 4, channels), dtype=x.dtype)
+        r, f = np.arange(2 * th - ph, 2 * th - ph + 4), np.empty(4, dtype=x.dtype)
+        s, g = np.empty(4, dtype=np.int64), np.empty(4, dtype=x.dtype)
+        _clamp(r, height, f)
         for tw in range(tiles_w):
-            for r in range(4):
-                top = 2 * th + r - ph
-                for s in range(4):
-                    left = 2 * tw + s - pw
-                    if 0 <= top < height and 0 <= left < width:
-                        for c in range(channels):
-                            d[r, s, c] = x[n, top, left, c]
-                    else:  # the padding
-                        for c in range(channels):
-                            d[r, s, c] = 0.0
-            for s in range(4):
-                for c in range(channels):
-                    t[0, s, c] = d[0, s, c] - d[2, s, c]
-                    t[1, s, c] = d[1, s, c] + d[2, s, c]
-                    t[2, s, c] = d[2, s, c] - d[1, s, c]
-                    t[3, s, c] = d[1, s, c] - d[3, s, c]
+            for k in range(4):
+                s[k] = 2 * tw - pw + k
+            _clamp(s, width, g)
             tile = nt * tiles_w + tw
-            for i in range(4):
-                for c in range(channels):
-                    v[4 * i, tile, c] = t[i, 0, c] - t[i, 2, c]
-                    v[4 * i + 1, tile, c] = t[i, 1, c] + t[i, 2, c]
-                    v[4 * i + 2, tile, c] = t[i, 2, c] - t[i, 1, c]
-                    v[4 * i + 3, tile, c] = t[i, 1, c] - t[i, 3, c]
+            for c in range(channels):
+                t00, t10, t20, t30 = _b_t_of_column(x, n, r, f, s[0], g[0], c)
+                t01, t11, t21, t31 = _b_t_of_column(x, n, r, f, s[1], g[1], c)
+                t02, t12, t22, t32 = _b_t_of_column(x, n, r, f, s[2], g[2], c)
+                t03, t13, t23, t33 = _b_t_of_column(x, n, r, f, s[3], g[3], c)
+                v[0, tile, c], v[1, tile, c], v[2, tile, c], v[3, tile, c] = _b_t(t00, t01, t02, t03)
+                v[4, tile, c], v[5, tile, c], v[6, tile, c], v[7, tile, c] = _b_t(t10, t11, t12, t13)
+                v[8, tile, c], v[9, tile, c], v[10, tile, c], v[11, tile, c] = _b_t(t20, t21, t22, t23)
+                v[12, tile, c], v[13, tile, c], v[14, tile, c], v[15, tile, c] = _b_t(t30, t31, t32, t33)
 
 
 @njit(parallel=True, cache=True)
@@ -94,25 +118,29 @@ def _output_transform(m, bias, tiles_h, tiles_w, y):
     """y[n, 2 th + a, 2 tw + b, o] = (A^T M A)[a, b] + bias[o] for the tile (n, th, tw), cropped
     to the channels-last y.
 
-    Tile by tile: r = A^T M (two rows), then r A, every channel at once."""
+    Tile by tile, every channel at once: r = A^T M one column of M at a time, then r A one row
+    of r at a time."""
     batch, height, width, channels = y.shape
     for nt in prange(batch * tiles_h):
         n, th = nt // tiles_h, nt % tiles_h
-        r = np.empty((2, 4, channels), dtype=y.dtype)
+        top = 2 * th
         for tw in range(tiles_w):
-            tile = nt * tiles_w + tw
-            for j in range(4):
-                for o in range(channels):
-                    r[0, j, o] = m[j, tile, o] + m[4 + j, tile, o] + m[8 + j, tile, o]
-                    r[1, j, o] = m[4 + j, tile, o] - m[8 + j, tile, o] - m[12 + j, tile, o]
-            for a in range(min(2, height - 2 * th)):
-                left = y[n, 2 * th + a, 2 * tw]
-                for o in range(channels):
-                    left[o] = r[a, 0, o] + r[a, 1, o] + r[a, 2, o] + bias[o]
-                if 2 * tw + 1 < width:
-                    right = y[n, 2 * th + a, 2 * tw + 1]
-                    for o in range(channels):
-                        right[o] = r[a, 1, o] - r[a, 2, o] - r[a, 3, o] + bias[o]
+            tile, left = nt * tiles_w + tw, 2 * tw
+            below, right = top + 1 < height, left + 1 < width  # the tile's second row and column, unless cropped
+            for o in range(channels):
+                r00, r10 = _a_t(m[0, tile, o], m[4, tile, o], m[8, tile, o], m[12, tile, o])
+                r01, r11 = _a_t(m[1, tile, o], m[5, tile, o], m[9, tile, o], m[13, tile, o])
+                r02, r12 = _a_t(m[2, tile, o], m[6, tile, o], m[10, tile, o], m[14, tile, o])
+                r03, r13 = _a_t(m[3, tile, o], m[7, tile, o], m[11, tile, o], m[15, tile, o])
+                y00, y01 = _a_t(r00, r01, r02, r03)
+                y10, y11 = _a_t(r10, r11, r12, r13)
+                y[n, top, left, o] = y00 + bias[o]
+                if right:
+                    y[n, top, left + 1, o] = y01 + bias[o]
+                if below:
+                    y[n, top + 1, left, o] = y10 + bias[o]
+                    if right:
+                        y[n, top + 1, left + 1, o] = y11 + bias[o]
 
 
 # Like im2col, the transforms work through the batch a few images at a time, so that the
