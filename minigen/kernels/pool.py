@@ -10,8 +10,12 @@ $f_h \times f_w$ block: $y_{n,c,h,w} = x_{n,c,\lfloor h/f_h\rfloor,\lfloor w/f_w
 
 Each operation is linear, so its gradient is its adjoint (transpose): the adjoint of
 pooling spreads each output gradient evenly back over its window; the adjoint of upsampling
-sums each block. The Numba kernels work one (n, c) image per thread; the NumPy twins below
-them are the definitions the tests compare against.
+sums each block. The Numba kernels work one (n, c) image at a time; the NumPy twins below
+them are the definitions the tests compare against. Only the upsampling adjoint, whose sums
+gain from a second core, runs on every core: the other three copy or add what they read and
+are bound by memory, so on one core they run as fast (faster on a U-Net's small images, where
+starting a parallel loop costs more than it saves; measured in benchmarks/README.md) and
+compile in a fraction of the time.
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ from ._numba import njit, prange
 Pair = tuple[int, int]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y):
     batch, channels, height, width = x.shape
     out_h, out_w = y.shape[2], y.shape[3]
     scale = 1.0 / (kh * kw)
-    for plane in prange(batch * channels):
+    for plane in range(batch * channels):
         n = plane // channels
         c = plane % channels
         for ho in range(out_h):
@@ -44,12 +48,12 @@ def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y):
                 y[n, c, ho, wo] = total * scale
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _avg_pool2d_adjoint(grad_y, kh, kw, sh, sw, ph, pw, grad_x):
     batch, channels, height, width = grad_x.shape
     out_h, out_w = grad_y.shape[2], grad_y.shape[3]
     scale = 1.0 / (kh * kw)
-    for plane in prange(batch * channels):
+    for plane in range(batch * channels):
         n = plane // channels
         c = plane % channels
         for h in range(height):
@@ -67,12 +71,12 @@ def _avg_pool2d_adjoint(grad_y, kh, kw, sh, sw, ph, pw, grad_x):
                                 grad_x[n, c, h, w] += share
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _upsample_nearest2d(x, fh, fw, y):
     """Each pixel of x written to its fh x fw block of y. (Reading y[h, w] = x[h // fh, w // fw]
     instead runs as fast but takes LLVM three times as long to compile.)"""
     batch, channels, height, width = x.shape
-    for plane in prange(batch * channels):
+    for plane in range(batch * channels):
         n = plane // channels
         c = plane % channels
         for h in range(height):
