@@ -216,7 +216,7 @@ _RUN_ALL_KERNELS = textwrap.dedent(
     mean, var = N.batch_statistics(x)
     results["batch_norm"] = N.batch_norm(x, mean, var, w[:3, 0, 0, 0], w[:3, 0, 1, 0], 1e-5, 0.2)
     results["batch_norm_grad_x"] = N.batch_norm_backward(x, x, results["batch_norm"], mean, var, w[:3, 0, 0, 0], 1e-5, 0.2)[0]
-    A.PARALLEL_MIN = 0  # the kernels, not the twins, for these small arrays
+    A.PARALLEL_FROM = 0  # the kernels, not the twins, for these small arrays
     results["leaky_relu"] = A.leaky_relu(y, 0.2)
     results["leaky_relu_backward"] = A.leaky_relu_backward(np.cos(y), y, 0.2)
     json.dump({k: v.tolist() for k, v in results.items()}, sys.stdout)
@@ -346,7 +346,7 @@ def test_leaky_relu_kernels_equal_their_twins_in_any_layout(layout, slope, monke
         "mixed": (a.transpose(0, 3, 1, 2), np.ascontiguousarray(grad_y.transpose(0, 3, 1, 2))),
     }[layout]
     expected_y, expected_grad = A.leaky_relu_reference(a, slope), A.leaky_relu_backward_reference(grad_y, a, slope)
-    assert a.size >= A.PARALLEL_MIN
+    assert a.size >= A.PARALLEL_FROM
     if layout in ("nchw", "channels last"):  # the kernels', not the twins' numbers
         monkeypatch.setattr(A, "leaky_relu_reference", None)
         monkeypatch.setattr(A, "leaky_relu_backward_reference", None)

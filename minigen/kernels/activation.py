@@ -8,17 +8,15 @@ with $s$ the negative slope (0.2 in DCGAN's discriminator). NumPy makes several 
 activations for this (compare, scale, select) on one core, and as many backward; a kernel makes
 one pass on every core. An elementwise map does not care how its array is laid out, only that
 the input and the output are laid out alike: the kernels run through memory in its own order
-(a convolution's output is channels last) and return that layout. A parallel loop costs about
-0.1 ms to start, so arrays of fewer than PARALLEL_MIN values stay with the NumPy twin.
+(a convolution's output is channels last) and return that layout. Arrays of fewer than
+PARALLEL_FROM values stay with the NumPy twin (a parallel loop costs about 0.1 ms to start).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ._numba import njit, prange
-
-PARALLEL_MIN = 1 << 16
+from ._numba import PARALLEL_FROM, njit, prange
 
 
 @njit(parallel=True, cache=True)
@@ -45,7 +43,7 @@ def _in_memory_order(*arrays) -> list[np.ndarray] | None:
 
 def leaky_relu(a: np.ndarray, slope: float) -> np.ndarray:
     """y = leaky_relu(a, slope), laid out in memory as a is."""
-    if a.size >= PARALLEL_MIN:
+    if a.size >= PARALLEL_FROM:
         y = np.empty_like(a)  # a's layout ("K" order)
         flat = _in_memory_order(a, y)
         if flat is not None:
@@ -57,7 +55,7 @@ def leaky_relu(a: np.ndarray, slope: float) -> np.ndarray:
 
 def leaky_relu_backward(grad_y: np.ndarray, a: np.ndarray, slope: float) -> np.ndarray:
     """The gradient with respect to a, given grad_y (the gradient of y = leaky_relu(a, slope))."""
-    if a.size >= PARALLEL_MIN:
+    if a.size >= PARALLEL_FROM:
         grad_a = np.empty_like(grad_y)
         flat = _in_memory_order(grad_y, a, grad_a)
         if flat is not None:
