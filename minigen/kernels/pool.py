@@ -32,20 +32,19 @@ def _avg_pool2d(x, kh, kw, sh, sw, ph, pw, y):
     batch, channels, height, width = x.shape
     out_h, out_w = y.shape[2], y.shape[3]
     scale = 1.0 / (kh * kw)
-    for plane in range(batch * channels):
-        n = plane // channels
-        c = plane % channels
-        for ho in range(out_h):
-            for wo in range(out_w):
-                total = 0.0
-                for i in range(kh):
-                    h = ho * sh + i - ph
-                    if 0 <= h < height:
-                        for j in range(kw):
-                            w = wo * sw + j - pw
-                            if 0 <= w < width:
-                                total += x[n, c, h, w]
-                y[n, c, ho, wo] = total * scale
+    for n in range(batch):
+        for c in range(channels):
+            for ho in range(out_h):
+                for wo in range(out_w):
+                    total = 0.0
+                    for i in range(kh):
+                        h = ho * sh + i - ph
+                        if 0 <= h < height:
+                            for j in range(kw):
+                                w = wo * sw + j - pw
+                                if 0 <= w < width:
+                                    total += x[n, c, h, w]
+                    y[n, c, ho, wo] = total * scale
 
 
 @njit(cache=True)
@@ -53,22 +52,21 @@ def _avg_pool2d_adjoint(grad_y, kh, kw, sh, sw, ph, pw, grad_x):
     batch, channels, height, width = grad_x.shape
     out_h, out_w = grad_y.shape[2], grad_y.shape[3]
     scale = 1.0 / (kh * kw)
-    for plane in range(batch * channels):
-        n = plane // channels
-        c = plane % channels
-        for h in range(height):
-            for w in range(width):
-                grad_x[n, c, h, w] = 0.0
-        for ho in range(out_h):
-            for wo in range(out_w):
-                share = grad_y[n, c, ho, wo] * scale
-                for i in range(kh):
-                    h = ho * sh + i - ph
-                    if 0 <= h < height:
-                        for j in range(kw):
-                            w = wo * sw + j - pw
-                            if 0 <= w < width:
-                                grad_x[n, c, h, w] += share
+    for n in range(batch):
+        for c in range(channels):
+            for h in range(height):
+                for w in range(width):
+                    grad_x[n, c, h, w] = 0.0
+            for ho in range(out_h):
+                for wo in range(out_w):
+                    share = grad_y[n, c, ho, wo] * scale
+                    for i in range(kh):
+                        h = ho * sh + i - ph
+                        if 0 <= h < height:
+                            for j in range(kw):
+                                w = wo * sw + j - pw
+                                if 0 <= w < width:
+                                    grad_x[n, c, h, w] += share
 
 
 @njit(cache=True)
@@ -76,16 +74,15 @@ def _upsample_nearest2d(x, fh, fw, y):
     """Each pixel of x written to its fh x fw block of y. (Reading y[h, w] = x[h // fh, w // fw]
     instead runs as fast but takes LLVM three times as long to compile.)"""
     batch, channels, height, width = x.shape
-    for plane in range(batch * channels):
-        n = plane // channels
-        c = plane % channels
-        for h in range(height):
-            for i in range(fh):
-                row = y[n, c, h * fh + i]
-                for w in range(width):
-                    value = x[n, c, h, w]
-                    for j in range(fw):
-                        row[w * fw + j] = value
+    for n in range(batch):
+        for c in range(channels):
+            for h in range(height):
+                for i in range(fh):
+                    row = y[n, c, h * fh + i]
+                    for w in range(width):
+                        value = x[n, c, h, w]
+                        for j in range(fw):
+                            row[w * fw + j] = value
 
 
 @njit(parallel=True, cache=True)
