@@ -31,7 +31,7 @@ for dtype in (np.float32, np.float64):
     loss = loss + F.avg_pool2d(x, 2).sum() + F.upsample_nearest2d(x, 2).sum()
     loss = loss + (F.batch_norm(x, negative_slope=0.2) * x).sum()
     loss.backward()  # conv2d, its transpose, the weight gradient, pooling, upsampling, batch norm and adjoints
-    big = minigen.Tensor(np.ones((2, 3, 128, 128), dtype), requires_grad=True)  # Winograd both ways, and the
+    big = minigen.Tensor(np.ones((2, 3, 128, 128), dtype), requires_grad=True)  # Winograd both ways (float32), the
     h = F.leaky_relu(F.conv2d(big, w, padding=1), 0.2)  # LeakyReLU kernels on 131,072 channels-last values
     F.conv2d(h, minigen.Tensor(np.ones((4, 4, 3, 3), dtype)), padding=1).sum().backward()
     p = minigen.Tensor(np.ones(70_000, dtype), requires_grad=True)

@@ -230,8 +230,9 @@ print(direct, winograd, f"largest difference {np.abs(direct - winograd).max():.1
 # %% [markdown]
 # `minigen.kernels.winograd.conv3x3` does this for a whole batch: the input transform in
 # Numba, the 16 GEMMs in NumPy, the output transform in Numba. `minigen.functional.conv2d`
-# uses it for 3x3 stride-1 layers whose output is at least 14x14 (below that, measured, the
-# transforms cost more than they save). Timed here against im2col + GEMM, on a layer of a
+# uses it for float32 3x3 stride-1 layers whose output is at least 14x14 (below that,
+# measured, the transforms cost more than they save; in float64, the dtype of gradient
+# checks, the layers keep to im2col + GEMM). Timed here against im2col + GEMM, on a layer of a
 # small U-Net (64 images, 32 channels, 28x28), with the error of each against the direct
 # convolution in float64:
 

@@ -111,7 +111,7 @@ class Conv2d(Function):
     the weight gradient. With `keep=True` (when W requires grad and the matrices fit
     `KEEP_COLUMNS_BYTES`) the forward keeps them for it, until the backward has gone through;
     `kept` gives the forward columns copied already. A 3x3 stride-1 convolution of a large
-    enough image runs Winograd's F(2x2, 3x3) instead (`minigen.kernels.winograd`), forward and
+    enough float32 image runs Winograd's F(2x2, 3x3) instead (`minigen.kernels.winograd`), forward and
     for $\bar x$; its weight gradient copies the columns itself (a Winograd weight gradient,
     16 GEMMs of (out, in) products over every tile, measured slower: benchmarks/README.md).
     """
@@ -122,7 +122,7 @@ class Conv2d(Function):
         if keep:
             kept = conv_kernels.columns(x, weight.shape[2:], stride, padding, dilation, out_hw)
         ctx.kept = kept if keep else None
-        if kept is None and winograd.applies(weight.shape[2:], stride, dilation, padding, out_hw):
+        if kept is None and winograd.applies(weight, stride, dilation, padding, out_hw):
             return winograd.conv3x3(x, weight, bias, padding, out_hw)
         return conv_kernels.conv2d(x, weight, bias, stride, padding, dilation, out_hw, kept)
 
@@ -150,7 +150,7 @@ class ConvTranspose2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
-        if winograd.applies(weight.shape[2:], stride, dilation, padding, out_hw):
+        if winograd.applies(weight, stride, dilation, padding, out_hw):
             return winograd.conv_transpose3x3(x, weight, bias, padding, out_hw)
         return conv_kernels.conv_transpose2d(x, weight, bias, stride, padding, dilation, out_hw)
 
@@ -208,7 +208,7 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
             f"{padding} is smaller than the {weight.shape[2]}x{weight.shape[3]} kernel dilated by {dilation}"
         )
     # Winograd's forward makes no columns to keep (and beats im2col + GEMM where it applies)
-    keep = weight.requires_grad and is_grad_enabled() and not winograd.applies(weight.shape[2:], stride, dilation, padding, out_hw)
+    keep = weight.requires_grad and is_grad_enabled() and not winograd.applies(weight, stride, dilation, padding, out_hw)
     keep = keep and _fits(x.shape, weight.shape[2:], out_hw, x.data.itemsize)
     return Conv2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw, keep=keep)
 

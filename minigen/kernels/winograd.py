@@ -185,7 +185,12 @@ def conv_transpose3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[in
 MIN_SIDE = 14
 
 
-def applies(kernel, stride, dilation, padding, out_hw) -> bool:
-    """Whether a convolution of this geometry should use F(2x2, 3x3) (its transpose too)."""
-    plain_3x3 = tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-    return plain_3x3 and max(padding) <= 2 and min(out_hw) >= MIN_SIDE
+def applies(weight, stride, dilation, padding, out_hw) -> bool:
+    """Whether a convolution with this weight (its kernel size and dtype) and geometry should use
+    F(2x2, 3x3), its transpose too.
+
+    Only in float32, where speed is what matters: float64 is what gradient checks and precision
+    studies run in, and there the layers take im2col + GEMM (exact to float64's rounding), so no
+    Winograd kernel is compiled for float64 at all (about 3 s less of a cold start)."""
+    plain_3x3 = tuple(weight.shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+    return weight.dtype == np.float32 and plain_3x3 and max(padding) <= 2 and min(out_hw) >= MIN_SIDE
