@@ -57,16 +57,28 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
     return LeakyRelu.apply(x, negative_slope=negative_slope)
 
 
+def _one_plus_exp_minus(a: np.ndarray) -> np.ndarray:
+    r"""$1 + e^{-a}$, a new array of a's dtype. It is $+\infty$ where $e^{-a}$ overflows
+    ($a < -88.7$ in float32), and the callers divide by it: $1/\infty = 0$ and $a/\infty = 0$
+    are the limits, and the exact values there are below float32's smallest normal number."""
+    with np.errstate(over="ignore"):
+        e = np.exp(-a, out=np.empty_like(a))  # an array even for a 0-d a
+    e += 1
+    return e
+
+
 class Sigmoid(Function):
     r"""$y = \sigma(a) = 1 / (1 + e^{-a})$; $\bar a = \bar y\, y (1 - y)$.
 
-    Computed as $\exp(-\mathrm{softplus}(-a)) = \exp(\min(a, 0) - \ln(1 + e^{-|a|}))$: no
-    exponential of a large number, and full relative precision where $\sigma(a)$ is tiny.
+    Computed as written, in three passes over a: where $\sigma(a)$ is tiny, $1 + e^{-a}$ is
+    $e^{-a}$ to full relative precision, and so is its reciprocal (see `_one_plus_exp_minus`
+    for where it overflows).
     """
 
     @staticmethod
     def forward(ctx, a):
-        return np.exp(np.minimum(a, 0) - np.log1p(np.exp(-np.abs(a))))
+        e = _one_plus_exp_minus(a)
+        return np.divide(1, e, out=e)
 
     @staticmethod
     def backward(ctx, grad):
@@ -96,18 +108,31 @@ def tanh(x: Tensor) -> Tensor:
 
 
 class Silu(Function):
-    r"""$y = a\, \sigma(a)$ (SiLU, or swish; the activation of DDPM's U-Net);
-    $\bar a = \bar y\, \sigma(a)\big(1 + a (1 - \sigma(a))\big)$."""
+    r"""$y = a\, \sigma(a) = a / (1 + e^{-a})$ (SiLU, or swish; the activation of DDPM's U-Net);
+    $\bar a = \bar y\, \sigma(a)\big(1 + a (1 - \sigma(a))\big)$.
+
+    Both ways in place on one new array (a U-Net calls it on every activation twice a step):
+    the forward in three passes over a, the backward's $\sigma(a)$ recomputed from a, as
+    PyTorch's is, rather than kept."""
 
     @staticmethod
     def forward(ctx, a):
-        return a * Sigmoid.forward(ctx, a)
+        e = _one_plus_exp_minus(a)
+        return np.divide(a, e, out=e)
 
     @staticmethod
     def backward(ctx, grad):
         (a,) = ctx.inputs
-        s = sigmoid(a)
-        return grad * (s * (1.0 + a * (1.0 - s)))
+        if is_grad_enabled():  # recording: differentiable operations, for second derivatives
+            s = sigmoid(a)
+            return grad * (s * (1.0 + a * (1.0 - s)))
+        s = Sigmoid.forward(None, a.data)
+        grad_a = np.subtract(1, s)
+        grad_a *= a.data
+        grad_a += 1
+        grad_a *= s
+        grad_a *= grad.data
+        return Tensor._make(grad_a, None)
 
 
 def silu(x: Tensor) -> Tensor:
