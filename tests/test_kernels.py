@@ -216,6 +216,9 @@ _RUN_ALL_KERNELS = textwrap.dedent(
     mean, var = N.batch_statistics(x)
     results["batch_norm"] = N.batch_norm(x, mean, var, w[:3, 0, 0, 0], w[:3, 0, 1, 0], 1e-5, 0.2)
     results["batch_norm_grad_x"] = N.batch_norm_backward(x, x, results["batch_norm"], mean, var, w[:3, 0, 0, 0], 1e-5, 0.2)[0]
+    gamma, beta = w[:2, 0, 0, 0], w[:2, 0, 1, 0]
+    results["group_norm"], group_mean, inv_std = N.group_norm(x[:, :2], 2, gamma, beta, 1e-5)
+    results["group_norm_grad_x"] = N.group_norm_backward(x[:, :2], x[:, :2], results["group_norm"], group_mean, inv_std, gamma, 2)[0]
     A.PARALLEL_FROM = 0  # the kernels, not the twins, for these small arrays
     results["leaky_relu"] = A.leaky_relu(y, 0.2)
     results["leaky_relu_backward"] = A.leaky_relu_backward(np.cos(y), y, 0.2)
@@ -312,6 +315,30 @@ def test_fused_batch_norm_kernels_equal_their_twins(shape, dtype, slope):
         N.batch_norm_backward_reference(grad_y, x, gamma, beta, 1e-5, slope),
     ):
         np.testing.assert_allclose(ours, twin, **tolerance)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, groups", [((5, 6), 3), ((4, 6, 3, 5), 2), ((2, 8, 6, 6), 8), ((3, 4, 5, 5), 1)])
+def test_group_norm_kernels_equal_their_twins(shape, groups, dtype):
+    from minigen.kernels import norm as N
+
+    rng = np.random.default_rng(len(shape) + groups)
+    x = (3 * rng.standard_normal(shape) + rng.uniform(-5, 5, (1, shape[1]) + (1,) * (len(shape) - 2))).astype(dtype)
+    grad_y = rng.standard_normal(shape).astype(dtype)
+    gamma, beta = rng.uniform(0.5, 2, shape[1]).astype(dtype), rng.standard_normal(shape[1]).astype(dtype)
+    y, mean, inv_std = N.group_norm(x, groups, gamma, beta, 1e-5)
+    assert y.dtype == dtype and mean.shape == inv_std.shape == (shape[0], groups)
+    np.testing.assert_allclose(mean, x.reshape(shape[0], groups, -1).mean(axis=2), rtol=1e-5, atol=1e-5)
+    tolerance = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, N.group_norm_reference(x, groups, gamma, beta, 1e-5), **tolerance)
+    ours = N.group_norm_backward(grad_y, x, y, mean, inv_std, gamma, groups)
+    for a, twin in zip(ours, N.group_norm_backward_reference(grad_y, x, groups, gamma, 1e-5)):
+        assert a.dtype == dtype
+        np.testing.assert_allclose(a, twin, **tolerance)
+    if x.ndim == 4:  # channels last in, channels last out, and the same numbers
+        x_cl = K.channels_last(x).transpose(0, 3, 1, 2)
+        y_cl = N.group_norm(x_cl, groups, gamma, beta, 1e-5)[0]
+        assert np.shares_memory(K.channels_last(y), y) and np.array_equal(y_cl, y)
 
 
 def test_batch_norm_keeps_the_digits_of_a_channel_whose_mean_dwarfs_its_spread():

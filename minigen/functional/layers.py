@@ -437,17 +437,18 @@ class GroupNorm(Function):
     $\bar\gamma = \sum \bar y\, \hat x$, $\bar\beta = \sum \bar y$ (over examples and positions).
 
     One operation instead of about thirty small ones (means, differences, products, their
-    backward rules). When the backward pass is itself being recorded (`create_graph=True`),
-    the same rule runs on tensors with $\hat x$ recomputed from x, so second derivatives are right."""
+    backward rules): the kernels of `minigen.kernels.norm`, batch norm's, two passes over the
+    activations each way, channels last. When the backward pass is itself being recorded
+    (`create_graph=True`), the same rule runs on tensors with $\hat x$ recomputed from x, so
+    second derivatives are right."""
 
     name = "group_norm"
 
     @staticmethod
     def forward(ctx, x, weight, bias, num_groups, eps):
         ctx.num_groups, ctx.eps = num_groups, eps
-        ctx.x_hat, ctx.inv_std = _normalise_groups(x, num_groups, eps)
-        shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
-        return ctx.x_hat.reshape(x.shape) * weight.reshape(shape) + bias.reshape(shape)
+        y, ctx.mean, ctx.inv_std = norm_kernels.group_norm(x, num_groups, weight, bias, eps)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
@@ -455,19 +456,19 @@ class GroupNorm(Function):
         if is_grad_enabled():  # recording: the same rule on tensors, x_hat recomputed from x
             x_hat, inv_std = _normalise_groups(x, ctx.num_groups, ctx.eps)
             return _group_norm_backward(grad, weight, x_hat, inv_std)
-        grads = _group_norm_backward(grad.data, weight.data, ctx.x_hat, ctx.inv_std)
+        grads = norm_kernels.group_norm_backward(grad.data, x.data, ctx.output.data, ctx.mean, ctx.inv_std, weight.data, ctx.num_groups)
         return tuple(Tensor._make(g, None) for g in grads)
 
 
 def _normalise_groups(x, num_groups: int, eps: float):
-    """`_standardise` per example and group: x_hat shaped (N, groups, values per group), and
+    """`_standardise` per example and group, on tensors: x_hat shaped (N, groups, values per group), and
     1 / sqrt(variance + eps) per (N, group)."""
     return _standardise(x.reshape(x.shape[0], num_groups, -1), 2, eps)
 
 
 def _group_norm_backward(grad, weight, x_hat, inv_std):
     """The gradients with respect to x, the weight and the bias (GroupNorm's docstring), on
-    arrays or on tensors alike; x_hat and inv_std as `_normalise_groups` gives them."""
+    tensors; x_hat and inv_std as `_normalise_groups` gives them."""
     shape, axes = (1, grad.shape[1]) + (1,) * (grad.ndim - 2), (0,) + tuple(range(2, grad.ndim))
     grad_x = _standardise_backward((grad * weight.reshape(shape)).reshape(x_hat.shape), x_hat, inv_std, 2)
     return grad_x.reshape(grad.shape), (grad * x_hat.reshape(grad.shape)).sum(axis=axes), grad.sum(axis=axes)

@@ -1,7 +1,8 @@
-r"""Batch normalisation, optionally followed by a (leaky) ReLU, in one pass: Numba kernels beside
-the NumPy twins that define them.
+r"""Batch normalisation (optionally followed by a (leaky) ReLU, in the same pass) and group
+normalisation: Numba kernels beside the NumPy twins that define them.
 
-For each channel $c$, over the $M$ values it has in the batch (every image, every pixel):
+**Batch norm.** For each channel $c$, over the $M$ values it has in the batch (every image,
+every pixel):
 
 $$\mu_c = \tfrac1M \textstyle\sum x, \quad \sigma^2_c = \tfrac1M \sum (x - \mu_c)^2, \quad
 \hat x = \frac{x - \mu_c}{\sqrt{\sigma^2_c + \epsilon}}, \quad z = \gamma_c \hat x + \beta_c,
@@ -15,11 +16,19 @@ $$\bar\beta_c = \textstyle\sum g, \qquad \bar\gamma_c = \sum g\,\hat x, \qquad
 \bar x = \frac{\gamma_c}{\sqrt{\sigma^2_c + \epsilon}} \big(g - \langle g \rangle - \hat x\,\langle g\,\hat x\rangle\big).$$
 
 Since $s \ge 0$, $y > 0$ exactly where $z > 0$, so the backward reads the mask from the output
-and keeps no other array. Why fuse: NumPy runs each elementwise operation on one core and
-makes a pass over the activations for each (mean, subtract, square, divide, scale, shift,
-activate, and as many backward); the kernels make two passes forward and two backward, on
-every core. They read images channels last, as the convolutions write them (a row of C
-channels per pixel), and write them so. Sums and the normalisation run in float64.
+and keeps no other array.
+
+**Group norm** is the same with other statistics: $\mu$ and $\sigma^2$ per image and group of
+channels (its channels and positions), no activation, and since $\gamma_c$ varies inside a
+group, the means of the backward are of $\gamma \bar y$ (the gradient of $\hat x$):
+$\bar x = \frac{1}{\sqrt{\sigma^2 + \epsilon}} \big(\gamma_c \bar y - \langle \gamma \bar y \rangle
+- \hat x\,\langle \gamma \bar y\,\hat x\rangle\big)$.
+
+Why kernels: NumPy runs each elementwise operation on one core and makes a pass over the
+activations for each (mean, subtract, square, divide, scale, shift, activate, and as many
+backward); the kernels make two passes forward and two backward, on every core. They read
+images channels last, as the convolutions write them (a row of C channels per pixel), and
+write them so. Sums and the normalisation run in float64.
 """
 
 from __future__ import annotations
@@ -45,11 +54,16 @@ def _like(rows: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.moveaxis(rows.reshape(x.shape[0], *x.shape[2:], x.shape[1]), -1, 1)
 
 
+# The kernels serve both normalisations. Their per-channel numbers (mean, scale, ...) come as
+# (images, C) arrays, and row p of x reads row p // (rows / images) of them: one row for the
+# whole batch in batch norm, one per image in group norm.
+#
 # The sums run over blocks of rows, one block at a time per thread, each into its own partial
-# sum (float64); the blocks are the same on any number of threads, so are the numbers. Each
-# kernel is one parallel loop and nothing else: in a parallel Numba function every array
-# expression outside the prange (np.zeros, a[:] = b, a.sum()) becomes a parallel loop of its
-# own, and starting one costs about 0.1 ms, so the arithmetic on (C,) vectors is NumPy's.
+# sum (float64): for batch norm BLOCKS blocks, for group norm one block per image. The blocks
+# are the same on any number of threads, so are the numbers. Each kernel is one parallel loop
+# and nothing else: in a parallel Numba function every array expression outside the prange
+# (np.zeros, a[:] = b, a.sum()) becomes a parallel loop of its own, and starting one costs
+# about 0.1 ms, so the arithmetic on (images, C) arrays is NumPy's.
 BLOCKS = 32
 
 
@@ -63,15 +77,17 @@ def _block(b, blocks, rows):
 # strict left-to-right sum forbids: several times faster, and still the same numbers on every run.
 @njit(parallel=True, cache=True, fastmath={"reassoc"})
 def _block_sums(x, shift, sums, squares):
-    """sums[b, c] = the sum of x[p, c] - shift[c], squares[b, c] that of its square, over block b's rows p."""
+    """sums[b, c] = the sum of d = x[p, c] - shift[image of p, c], squares[b, c] that of d^2,
+    over block b's rows p."""
     rows, channels = x.shape
-    blocks = sums.shape[0]
+    blocks, per_image = sums.shape[0], rows // shift.shape[0]
     for b in prange(blocks):
         total, total_squares = np.zeros(channels), np.zeros(channels)
         start, stop = _block(b, blocks, rows)
         for p in range(start, stop):
+            s = shift[p // per_image]
             for c in range(channels):
-                d = x[p, c] - shift[c]
+                d = x[p, c] - s[c]
                 total[c] += d
                 total_squares[c] += d * d
         for c in range(channels):
@@ -80,13 +96,16 @@ def _block_sums(x, shift, sums, squares):
 
 @njit(parallel=True, cache=True)
 def _normalize(x, mean, scale, beta, slope, y):
-    """y = leaky_relu((x - mean) * scale + beta, slope), channel by channel (in float64)."""
+    """y = leaky_relu((x - mean) * scale + beta, slope) (in float64), with mean and scale those
+    of the row's image and beta per channel."""
     rows, channels = x.shape
+    per_image = rows // mean.shape[0]
     for b in prange(BLOCKS):
         start, stop = _block(b, BLOCKS, rows)
         for p in range(start, stop):
+            m, k = mean[p // per_image], scale[p // per_image]
             for c in range(channels):
-                z = (x[p, c] - mean[c]) * scale[c] + beta[c]
+                z = (x[p, c] - m[c]) * k[c] + beta[c]
                 y[p, c] = z if z > 0 else slope * z
 
 
@@ -94,38 +113,46 @@ def _normalize(x, mean, scale, beta, slope, y):
 def _backward_sums(grad_y, x, y, mean, inv_std, slope, sums_g, sums_g_xhat):
     """Per block of rows and channel: the sums of g and of g x_hat."""
     rows, channels = x.shape
-    blocks = sums_g.shape[0]
+    blocks, per_image = sums_g.shape[0], rows // mean.shape[0]
     for b in prange(blocks):
         total_g, total_g_xhat = np.zeros(channels), np.zeros(channels)
         start, stop = _block(b, blocks, rows)
         for p in range(start, stop):
+            m, r = mean[p // per_image], inv_std[p // per_image]
             for c in range(channels):
                 g = grad_y[p, c] if y[p, c] > 0 else slope * grad_y[p, c]
                 total_g[c] += g
-                total_g_xhat[c] += g * (x[p, c] - mean[c]) * inv_std[c]
+                total_g_xhat[c] += g * (x[p, c] - m[c]) * r[c]
         for c in range(channels):
             sums_g[b, c], sums_g_xhat[b, c] = total_g[c], total_g_xhat[c]
 
 
 @njit(parallel=True, cache=True)
-def _backward_apply(grad_y, x, y, mean, inv_std, slope, k, mean_g, mean_g_xhat, grad_x):
-    """grad_x = k (g - <g> - x_hat <g x_hat>), channel by channel, with k = gamma / sqrt(var + eps)."""
+def _backward_apply(grad_y, x, y, mean, inv_std, slope, k, a, b, grad_x):
+    """grad_x = k g - a - x_hat b, with each factor that of the row's image: batch norm's
+    k (g - <g> - x_hat <g x_hat>) with k = gamma / sqrt(var + eps), a = k <g>, b = k <g x_hat>."""
     rows, channels = x.shape
-    for b in prange(BLOCKS):
-        start, stop = _block(b, BLOCKS, rows)
+    per_image = rows // mean.shape[0]
+    for block in prange(BLOCKS):
+        start, stop = _block(block, BLOCKS, rows)
         for p in range(start, stop):
+            i = p // per_image
             for c in range(channels):
                 g = grad_y[p, c] if y[p, c] > 0 else slope * grad_y[p, c]
-                grad_x[p, c] = k[c] * (g - mean_g[c] - (x[p, c] - mean[c]) * inv_std[c] * mean_g_xhat[c])
+                grad_x[p, c] = k[i, c] * g - a[i, c] - (x[p, c] - mean[i, c]) * inv_std[i, c] * b[i, c]
 
 
-def _sums_over_rows(kernel, shape: tuple[int, int], *arrays) -> tuple[np.ndarray, np.ndarray]:
-    """The two per-channel sums `kernel` makes over the rows of a (rows, C) `shape` (float64):
-    it writes them per block of rows, and the blocks' sums are added here."""
-    blocks = min(BLOCKS, shape[0])
+def _sums_per_block(kernel, blocks: int, shape: tuple[int, int], *arrays) -> tuple[np.ndarray, np.ndarray]:
+    """The two (blocks, C) arrays of sums (float64) that `kernel` makes over the blocks of rows
+    of a (rows, C) `shape`."""
     first, second = np.empty((blocks, shape[1])), np.empty((blocks, shape[1]))
     kernel(*arrays, first, second)
-    return first.sum(axis=0), second.sum(axis=0)
+    return first, second
+
+
+def _per_image(*vectors) -> list[np.ndarray]:
+    """Per-channel vectors as the (1, C) float64 arrays the kernels read for a whole batch."""
+    return [np.ascontiguousarray(v, dtype=np.float64).reshape(1, -1) for v in vectors]
 
 
 def batch_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,10 +161,10 @@ def batch_statistics(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     variance = <d^2> - <d>^2. Shifted so, d is of the order of the spread rather than of the
     mean, and the subtraction loses no digits that matter (the sums are float64)."""
     x_rows = _rows(x)
-    shift = x_rows[0].astype(np.float64)
-    total, squares = _sums_over_rows(_block_sums, x_rows.shape, x_rows, shift)
-    mean_d = total / x_rows.shape[0]
-    return shift + mean_d, np.maximum(squares / x_rows.shape[0] - mean_d**2, 0.0)
+    (shift,) = _per_image(x_rows[0])
+    total, squares = _sums_per_block(_block_sums, min(BLOCKS, x_rows.shape[0]), x_rows.shape, x_rows, shift)
+    mean_d = total.sum(axis=0) / x_rows.shape[0]
+    return shift[0] + mean_d, np.maximum(squares.sum(axis=0) / x_rows.shape[0] - mean_d**2, 0.0)
 
 
 def batch_norm(x, mean, var, gamma, beta, eps: float, slope: float) -> np.ndarray:
@@ -148,9 +175,9 @@ def batch_norm(x, mean, var, gamma, beta, eps: float, slope: float) -> np.ndarra
     x * scale + (beta - mean * scale), two large terms would cancel and lose the digits of a
     channel whose mean is far larger than its spread."""
     x_rows = _rows(x)
-    scale = gamma / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
+    mean, scale, beta = _per_image(mean, gamma / np.sqrt(np.asarray(var, dtype=np.float64) + eps), beta)
     y = np.empty_like(x_rows)
-    _normalize(x_rows, np.asarray(mean, dtype=np.float64), scale, np.asarray(beta, dtype=np.float64), slope, y)
+    _normalize(x_rows, mean, scale, beta[0], slope, y)
     return _like(y, x)
 
 
@@ -158,11 +185,61 @@ def batch_norm_backward(grad_y, x, y, mean, var, gamma, eps: float, slope: float
     """(grad_x, grad_gamma, grad_beta) of `batch_norm`, from the gradient of its output y."""
     x_rows, grad_rows, y_rows = _rows(x), _rows(grad_y), _rows(y)
     rows = x_rows.shape[0]
-    mean, inv_std = np.asarray(mean, dtype=np.float64), 1.0 / np.sqrt(np.asarray(var, dtype=np.float64) + eps)
-    grad_beta, grad_gamma = _sums_over_rows(_backward_sums, x_rows.shape, grad_rows, x_rows, y_rows, mean, inv_std, slope)
+    mean, inv_std = _per_image(mean, 1.0 / np.sqrt(np.asarray(var, dtype=np.float64) + eps))
+    sums_g, sums_g_xhat = _sums_per_block(_backward_sums, min(BLOCKS, rows), x_rows.shape, grad_rows, x_rows, y_rows, mean, inv_std, slope)
+    grad_beta, grad_gamma = sums_g.sum(axis=0), sums_g_xhat.sum(axis=0)
+    k = gamma * inv_std
     grad_x = np.empty_like(x_rows)
-    _backward_apply(grad_rows, x_rows, y_rows, mean, inv_std, slope, gamma * inv_std, grad_beta / rows, grad_gamma / rows, grad_x)
+    _backward_apply(grad_rows, x_rows, y_rows, mean, inv_std, slope, k, k * grad_beta / rows, k * grad_gamma / rows, grad_x)
     return _like(grad_x, x), grad_gamma.astype(gamma.dtype), grad_beta.astype(gamma.dtype)
+
+
+def _each_channel(per_group: np.ndarray, size: int) -> np.ndarray:
+    """An (N, groups) array as (N, C): each group's value for each of its `size` channels."""
+    return np.repeat(per_group, size, axis=1)
+
+
+def _group_sums(per_channel: np.ndarray, groups: int) -> np.ndarray:
+    """An (N, C) array's sums over each group of channels: (N, groups)."""
+    return per_channel.reshape(per_channel.shape[0], groups, -1).sum(axis=2)
+
+
+def group_norm(x, groups: int, gamma, beta, eps: float):
+    """(y, mean, inv_std): y = gamma x_hat + beta with each image's groups of channels normalised
+    by their own mean and variance, and those statistics as (N, groups) float64 arrays (the mean
+    and 1 / sqrt(variance + eps)) for the backward. y is channels last in memory.
+
+    The sums are shifted as batch_statistics's are, by each image's first value of each group."""
+    x_rows = _rows(x)
+    images, size = x.shape[0], x.shape[1] // groups
+    per_image = x_rows.shape[0] // images
+    shift = _each_channel(x_rows[::per_image, ::size].astype(np.float64), size)  # (N, C)
+    total, squares = _sums_per_block(_block_sums, images, x_rows.shape, x_rows, shift)  # per image: one block each
+    count = per_image * size  # values per group
+    mean_d = _group_sums(total, groups) / count
+    var = np.maximum(_group_sums(squares, groups) / count - mean_d**2, 0.0)
+    mean, inv_std = shift[:, ::size] + mean_d, 1.0 / np.sqrt(var + eps)
+    y = np.empty_like(x_rows)
+    scale = _each_channel(inv_std, size) * gamma
+    _normalize(x_rows, _each_channel(mean, size), scale, np.asarray(beta, dtype=np.float64), 1.0, y)
+    return _like(y, x), mean, inv_std
+
+
+def group_norm_backward(grad_y, x, y, mean, inv_std, gamma, groups: int):
+    """(grad_x, grad_gamma, grad_beta) of `group_norm`, from the gradient of its output y and
+    the statistics it returned."""
+    x_rows, grad_rows, y_rows = _rows(x), _rows(grad_y), _rows(y)
+    images, size = x.shape[0], x.shape[1] // groups
+    count = x_rows.shape[0] // images * size
+    mean_c, inv_std_c = _each_channel(mean, size), _each_channel(inv_std, size)
+    # per image and channel: the sums of grad_y and of grad_y x_hat over the positions
+    sums_g, sums_g_xhat = _sums_per_block(_backward_sums, images, x_rows.shape, grad_rows, x_rows, y_rows, mean_c, inv_std_c, 1.0)
+    mean_gamma_g = _group_sums(gamma * sums_g, groups) / count  # <gamma grad_y> per image and group
+    mean_gamma_g_xhat = _group_sums(gamma * sums_g_xhat, groups) / count
+    grad_x = np.empty_like(x_rows)
+    a, b = _each_channel(inv_std * mean_gamma_g, size), _each_channel(inv_std * mean_gamma_g_xhat, size)
+    _backward_apply(grad_rows, x_rows, y_rows, mean_c, inv_std_c, 1.0, gamma * inv_std_c, a, b, grad_x)
+    return _like(grad_x, x), sums_g_xhat.sum(axis=0).astype(gamma.dtype), sums_g.sum(axis=0).astype(gamma.dtype)
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------
@@ -186,3 +263,23 @@ def batch_norm_backward_reference(grad_y, x, gamma, beta, eps: float, slope: flo
     mean = lambda a: a.mean(axis=axes, keepdims=True)  # noqa: E731
     grad_x = gamma.reshape(shape) * inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
     return grad_x, (g * x_hat).sum(axis=axes), g.sum(axis=axes)
+
+
+def group_norm_reference(x, groups: int, gamma, beta, eps: float) -> np.ndarray:
+    """The formulas above, one NumPy operation each: statistics over each image's groups."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    grouped = x.reshape(x.shape[0], groups, -1)
+    x_hat = (grouped - grouped.mean(axis=2, keepdims=True)) / np.sqrt(grouped.var(axis=2, keepdims=True) + eps)
+    return gamma.reshape(shape) * x_hat.reshape(x.shape) + beta.reshape(shape)
+
+
+def group_norm_backward_reference(grad_y, x, groups: int, gamma, eps: float):
+    """(grad_x, grad_gamma, grad_beta), one NumPy operation each."""
+    axes, shape = (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+    grouped = x.reshape(x.shape[0], groups, -1)
+    inv_std = 1.0 / np.sqrt(grouped.var(axis=2, keepdims=True) + eps)
+    x_hat = (grouped - grouped.mean(axis=2, keepdims=True)) * inv_std
+    g = (gamma.reshape(shape) * grad_y).reshape(x_hat.shape)  # the gradient of x_hat
+    mean = lambda a: a.mean(axis=2, keepdims=True)  # noqa: E731
+    grad_x = inv_std * (g - mean(g) - x_hat * mean(g * x_hat))
+    return grad_x.reshape(x.shape), (grad_y * x_hat.reshape(x.shape)).sum(axis=axes), grad_y.sum(axis=axes)
