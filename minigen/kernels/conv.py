@@ -91,30 +91,24 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols):
                             row[start + c] = 0.0
 
 
-@njit(cache=True)
-def _readers(size, kernel, stride, padding, dilation, out_size):
+def _readers(size: int, kernel: int, stride: int, padding: int, dilation: int, out_size: int) -> np.ndarray:
     """readers[t, i] = the output position o whose kernel offset i reads input position t, that
-    is t = o * stride + i * dilation - padding; -1 where none does."""
-    readers = np.full((size, kernel), -1, dtype=np.int64)
-    for t in range(size):
-        for i in range(kernel):
-            o, rest = (t + padding - i * dilation) // stride, (t + padding - i * dilation) % stride
-            if rest == 0 and 0 <= o < out_size:
-                readers[t, i] = o
-    return readers
+    is t = o * stride + i * dilation - padding; -1 where none does. Shape (size, kernel)."""
+    t, i = np.arange(size)[:, None], np.arange(kernel)[None, :]
+    o, rest = np.divmod(t + padding - i * dilation, stride)
+    return np.where((rest == 0) & (0 <= o) & (o < out_size), o, -1)
 
 
 @njit(parallel=True, cache=True)
-def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, x):
+def _col2im(cols, row_readers, column_readers, out_h, out_w, x):
     """The adjoint of _im2col: x[n, top, left, c] = the sum of the cols entries _im2col copied it to.
 
     Gathered pixel by pixel: the pixel (top, left) was copied to output position (h, w) at kernel
-    offset (i, j) where h = readers of row `top` at offset i and w = readers of column `left` at
-    offset j. Each thread writes its own rows of pixels.
+    offset (i, j) where h = row_readers[top, i] and w = column_readers[left, j] (`_readers` of
+    the geometry). Each thread writes its own rows of pixels.
     """
     batch, height, width, channels = x.shape
-    row_readers = _readers(height, kh, sh, ph, dh, out_h)
-    column_readers = _readers(width, kw, sw, pw, dw, out_w)
+    kh, kw = row_readers.shape[1], column_readers.shape[1]
     for nt in prange(batch * height):
         n, top = nt // height, nt % height
         for left in range(width):
@@ -133,6 +127,11 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, x):
                         x[n, top, left, c] += cols[row, start + c]
 
 
+def _readers_of(x_hw: Pair, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
+    """The row and column `_readers` of a geometry, for _col2im."""
+    return tuple(_readers(x_hw[a], kernel[a], stride[a], padding[a], dilation[a], out_hw[a]) for a in (0, 1))
+
+
 def im2col(x: np.ndarray, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
     """The textbook's (C kh kw, N H_out W_out) matrix of receptive fields (notebook 3; the twin
     `im2col_reference`), as a new array: the kernel's channels-last matrix, transposed."""
@@ -147,7 +146,7 @@ def col2im(cols: np.ndarray, x_shape, kernel: Pair, stride: Pair, padding: Pair,
     batch, channels, height, width = x_shape
     rows = np.ascontiguousarray(cols.reshape(channels, *kernel, -1).transpose(3, 1, 2, 0)).reshape(-1, channels * kernel[0] * kernel[1])
     x = np.empty((batch, height, width, channels), dtype=cols.dtype)
-    _col2im(rows, *kernel, *stride, *padding, *dilation, *out_hw, x)
+    _col2im(rows, *_readers_of((height, width), kernel, stride, padding, dilation, out_hw), *out_hw, x)
     return _as_nchw(x)
 
 
@@ -238,11 +237,12 @@ def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pai
     w_rows = _weight_rows(weight)  # (in, kh kw out)
     x_rows = x.reshape(-1, in_channels)
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
+    readers = _readers_of(out_hw, (kh, kw), stride, padding, dilation, (height, width))
     for part in _chunks(batch, column_bytes((1, out_channels), (kh, kw), (height, width), x.itemsize)):
         pixels = _pixels(part, (height, width))
         product = scratch("gemm", (pixels.stop - pixels.start, w_rows.shape[1]), x.dtype)
         np.matmul(x_rows[pixels], w_rows, out=product)
-        _col2im(product, kh, kw, *stride, *padding, *dilation, height, width, y[part])
+        _col2im(product, *readers, height, width, y[part])
     if bias is not None:
         y += bias
     return _as_nchw(y)

@@ -85,9 +85,9 @@ def _block_sums(x, shift, sums, squares):
         total, total_squares = np.zeros(channels), np.zeros(channels)
         start, stop = _block(b, blocks, rows)
         for p in range(start, stop):
-            s = shift[p // per_image]
+            i = p // per_image
             for c in range(channels):
-                d = x[p, c] - s[c]
+                d = x[p, c] - shift[i, c]
                 total[c] += d
                 total_squares[c] += d * d
         for c in range(channels):
@@ -103,9 +103,9 @@ def _normalize(x, mean, scale, beta, slope, y):
     for b in prange(BLOCKS):
         start, stop = _block(b, BLOCKS, rows)
         for p in range(start, stop):
-            m, k = mean[p // per_image], scale[p // per_image]
+            i = p // per_image
             for c in range(channels):
-                z = (x[p, c] - m[c]) * k[c] + beta[c]
+                z = (x[p, c] - mean[i, c]) * scale[i, c] + beta[c]
                 y[p, c] = z if z > 0 else slope * z
 
 
@@ -118,11 +118,11 @@ def _backward_sums(grad_y, x, y, mean, inv_std, slope, sums_g, sums_g_xhat):
         total_g, total_g_xhat = np.zeros(channels), np.zeros(channels)
         start, stop = _block(b, blocks, rows)
         for p in range(start, stop):
-            m, r = mean[p // per_image], inv_std[p // per_image]
+            i = p // per_image
             for c in range(channels):
                 g = grad_y[p, c] if y[p, c] > 0 else slope * grad_y[p, c]
                 total_g[c] += g
-                total_g_xhat[c] += g * (x[p, c] - m[c]) * r[c]
+                total_g_xhat[c] += g * (x[p, c] - mean[i, c]) * inv_std[i, c]
         for c in range(channels):
             sums_g[b, c], sums_g_xhat[b, c] = total_g[c], total_g_xhat[c]
 

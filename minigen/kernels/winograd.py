@@ -75,32 +75,36 @@ def _b_t_of_column(x, n, rows, rows_inside, column, column_inside, c):
 
 
 @njit(cache=True)
-def _clamp(positions, size, inside):
-    """Clamp positions into [0, size), with inside[k] = 1 where positions[k] was in it, else 0."""
-    for k in range(positions.size):
-        inside[k] = 1.0 if 0 <= positions[k] < size else 0.0
-        positions[k] = min(max(positions[k], 0), size - 1)
+def _four(a, t):
+    """Row t of a (tiles, 4) array as a tuple: values, not memory the output might share, so
+    the loop over channels reads them once."""
+    return a[t, 0], a[t, 1], a[t, 2], a[t, 3]
+
+
+def _tile_positions(tiles: int, padding: int, size: int, dtype):
+    """The 4 positions (rows, or columns) of each tile in the image, 2 t - padding + k, clamped
+    into [0, size), and 1 where the position was inside the image, else 0: (tiles, 4) each."""
+    positions = 2 * np.arange(tiles)[:, None] - padding + np.arange(4)
+    inside = ((0 <= positions) & (positions < size)).astype(dtype)
+    return np.clip(positions, 0, size - 1), inside
 
 
 @njit(parallel=True, cache=True)
-def _input_transform(x, ph, pw, tiles_h, tiles_w, v):
+def _input_transform(x, rows, rows_inside, columns, columns_inside, v):
     """v[(i, j), (n, th, tw), c] = (B^T d B)[i, j] (at k = 4 i + j) for the 4x4 tile d of channel c
-    of the channels-last image x[n] padded by (ph, pw) zeros, whose top-left corner in the
-    padded image is (2 th, 2 tw).
+    of the channels-last image x[n] padded with zeros, whose rows are rows[th] and columns
+    columns[tw] (`_tile_positions`).
 
     Tile by tile, every channel at once: t = B^T d one column of d at a time, then t B one row
-    of t at a time. The tile's rows r and columns s are clamped into the image and its pixels
-    in the padding multiplied by 0 (f g), so the loop over channels has no branches."""
-    batch, height, width, channels = x.shape
+    of t at a time. The tile's positions are clamped into the image and its pixels in the
+    padding multiplied by 0 (f g), so the loop over channels has no branches."""
+    batch, channels = x.shape[0], x.shape[3]
+    tiles_h, tiles_w = rows.shape[0], columns.shape[0]
     for nt in prange(batch * tiles_h):
         n, th = nt // tiles_h, nt % tiles_h
-        r, f = np.arange(2 * th - ph, 2 * th - ph + 4), np.empty(4, dtype=x.dtype)
-        s, g = np.empty(4, dtype=np.int64), np.empty(4, dtype=x.dtype)
-        _clamp(r, height, f)
+        r, f = _four(rows, th), _four(rows_inside, th)
         for tw in range(tiles_w):
-            for k in range(4):
-                s[k] = 2 * tw - pw + k
-            _clamp(s, width, g)
+            s, g = _four(columns, tw), _four(columns_inside, tw)
             tile = nt * tiles_w + tw
             for c in range(channels):
                 t00, t10, t20, t30 = _b_t_of_column(x, n, r, f, s[0], g[0], c)
@@ -159,13 +163,15 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
     u = np.ascontiguousarray(filter_transform(weight).reshape(16, out_channels, channels).transpose(0, 2, 1))  # U_k: (in, out)
     bias = np.zeros(out_channels, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
+    rows = _tile_positions(tiles_h, padding[0], x.shape[1], x.dtype)
+    columns = _tile_positions(tiles_w, padding[1], x.shape[2], x.dtype)
     per_image = 16 * tiles_h * tiles_w * max(channels, out_channels) * x.itemsize
     step = max(1, CHUNK_BYTES // per_image)
     for start in range(0, batch, step):
         part = slice(start, min(start + step, batch))
         tiles = (part.stop - part.start) * tiles_h * tiles_w
         v = scratch("winograd_v", (16, tiles, channels), x.dtype)
-        _input_transform(x[part], *padding, tiles_h, tiles_w, v)
+        _input_transform(x[part], *rows, *columns, v)
         m = scratch("winograd_m", (16, tiles, out_channels), x.dtype)
         np.matmul(v, u, out=m)
         _output_transform(m, bias, tiles_h, tiles_w, y[part])
