@@ -341,7 +341,7 @@ def test_group_norm_kernels_equal_their_twins(shape, groups, dtype):
         assert np.shares_memory(K.channels_last(y), y) and np.array_equal(y_cl, y)
 
 
-def test_batch_norm_keeps_the_digits_of_a_channel_whose_mean_dwarfs_its_spread():
+def test_batch_and_group_norm_keep_the_digits_of_a_channel_whose_mean_dwarfs_its_spread():
     """float32 values 1000 + 0.01 noise: folded into x * scale + (beta - mean * scale), the
     normalisation cancels two terms of 1e5 and keeps two digits; subtracting the mean first
     (in float64) keeps float32's."""
@@ -354,6 +354,8 @@ def test_batch_norm_keeps_the_digits_of_a_channel_whose_mean_dwarfs_its_spread()
     y = N.batch_norm(x, mean, var, gamma, beta, 1e-5, 1.0)
     exact = N.batch_norm_reference(x.astype(np.float64), gamma, beta, 1e-5, 1.0)
     np.testing.assert_allclose(y, exact, rtol=1e-5, atol=1e-5)
+    y = N.group_norm(x, 3, gamma, beta, 1e-5)[0]  # group norm's sums are shifted alike
+    np.testing.assert_allclose(y, N.group_norm_reference(x.astype(np.float64), 3, gamma, beta, 1e-5), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.2, 1.5])

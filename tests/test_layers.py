@@ -55,6 +55,8 @@ def test_transposed_conv_generator_gradgradchecks():
             r"batch_norm: input \(0, 3, 4, 4\) has no values per channel to take the batch statistics of",
         ),
         (lambda: F.batch_norm(t(4)), r"batch_norm: input must have shape \(N, C, ...\), got \(4,\)"),
+        (lambda: F.group_norm(t(0, 4, 3, 3), 2), r"group_norm: input \(0, 4, 3, 3\) has no values to take the groups' statistics of"),
+        (lambda: F.group_norm(t(2, 4, 0, 3), 2), r"group_norm: input \(2, 4, 0, 3\) has no values"),
         (
             lambda: F.conv_transpose2d(t(1, 3, 4, 4), t(2, 1, 4, 4)),
             r"conv_transpose2d: input \(1, 3, 4, 4\) has 3 channels, but weight \(2, 1, 4, 4\) expects 2",

@@ -61,8 +61,9 @@ def _one_plus_exp_minus(a: np.ndarray) -> np.ndarray:
     r"""$1 + e^{-a}$, a new array of a's dtype. It is $+\infty$ where $e^{-a}$ overflows
     ($a < -88.7$ in float32), and the callers divide by it: $1/\infty = 0$ and $a/\infty = 0$
     are the limits, and the exact values there are below float32's smallest normal number."""
+    e = np.negative(a, out=np.empty_like(a))  # an array even for a 0-d a; no temporary -a
     with np.errstate(over="ignore"):
-        e = np.exp(-a, out=np.empty_like(a))  # an array even for a 0-d a
+        np.exp(e, out=e)
     e += 1
     return e
 

@@ -486,6 +486,8 @@ def group_norm(x: Tensor, num_groups: int, weight: Tensor | None = None, bias: T
     if x.ndim < 2:
         raise ValueError(f"{op}: input must have shape (N, C, ...), got {x.shape}")
     channels = x.shape[1]
+    if x.size == 0:
+        raise ValueError(f"{op}: input {x.shape} has no values to take the groups' statistics of")
     if isinstance(num_groups, bool) or not isinstance(num_groups, Integral) or num_groups < 1 or channels % num_groups:
         raise ValueError(f"{op}: num_groups must be a positive whole number that divides the {channels} channels, got {num_groups!r}")
     _check_bias(op, weight, channels, "weight")
