@@ -129,6 +129,8 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.inputs[:2]
+        if x.requires_grad and weight.requires_grad and not is_grad_enabled():
+            grad = _channels_last(grad)  # both gradients read it so: copy it once, not in each
         grad_x = ConvTranspose2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
         grad_w = Conv2dWeightGrad.apply(x, grad, **ctx.geometry, kernel=weight.shape[2:], kept=ctx.kept) if weight.requires_grad else None
         grad_b = grad.sum(axis=(0, 2, 3)) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
@@ -137,6 +139,13 @@ class Conv2d(Function):
     def release(self):
         super().release()
         self.kept = None
+
+
+def _channels_last(t: Tensor) -> Tensor:
+    """A tensor of t's values whose memory is channels last (t itself when it is already);
+    outside the graph, so only for a backward pass that is not being recorded."""
+    data = conv_kernels.channels_last(t.data)
+    return t if np.shares_memory(data, t.data) else Tensor._make(data.transpose(0, 3, 1, 2), None)
 
 
 class ConvTranspose2d(Function):
