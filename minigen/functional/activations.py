@@ -71,8 +71,8 @@ def _one_plus_exp_minus(a: np.ndarray) -> np.ndarray:
 class Sigmoid(Function):
     r"""$y = \sigma(a) = 1 / (1 + e^{-a})$; $\bar a = \bar y\, y (1 - y)$.
 
-    Computed as written, in three passes over a: where $\sigma(a)$ is tiny, $1 + e^{-a}$ is
-    $e^{-a}$ to full relative precision, and so is its reciprocal (see `_one_plus_exp_minus`
+    Computed as written, in place on one new array: where $\sigma(a)$ is tiny, $1 + e^{-a}$
+    is $e^{-a}$ to full relative precision, and so is its reciprocal (see `_one_plus_exp_minus`
     for where it overflows).
     """
 
@@ -112,9 +112,8 @@ class Silu(Function):
     r"""$y = a\, \sigma(a) = a / (1 + e^{-a})$ (SiLU, or swish; the activation of DDPM's U-Net);
     $\bar a = \bar y\, \sigma(a)\big(1 + a (1 - \sigma(a))\big)$.
 
-    Both ways in place on one new array (a U-Net calls it on every activation twice a step):
-    the forward in three passes over a, the backward's $\sigma(a)$ recomputed from a, as
-    PyTorch's is, rather than kept."""
+    Both ways in place on one new array (a U-Net calls it on every activation twice a step),
+    the backward's $\sigma(a)$ recomputed from a, as PyTorch's is, rather than kept."""
 
     @staticmethod
     def forward(ctx, a):
