@@ -100,8 +100,9 @@ def _readers(size: int, kernel: int, stride: int, padding: int, dilation: int, o
 
 
 @njit(parallel=True, cache=True)
-def _col2im(cols, row_readers, column_readers, out_h, out_w, x):
-    """The adjoint of _im2col: x[n, top, left, c] = the sum of the cols entries _im2col copied it to.
+def _col2im(cols, row_readers, column_readers, out_h, out_w, bias, x):
+    """The adjoint of _im2col: x[n, top, left, c] = bias[c] + the sum of the cols entries _im2col
+    copied it to (bias 0 for the adjoint itself; a transposed convolution's bias for free).
 
     Gathered pixel by pixel: the pixel (top, left) was copied to output position (h, w) at kernel
     offset (i, j) where h = row_readers[top, i] and w = column_readers[left, j] (`_readers` of
@@ -113,7 +114,7 @@ def _col2im(cols, row_readers, column_readers, out_h, out_w, x):
         n, top = nt // height, nt % height
         for left in range(width):
             for c in range(channels):
-                x[n, top, left, c] = 0.0
+                x[n, top, left, c] = bias[c]
             for i in range(kh):
                 h = row_readers[top, i]
                 if h < 0:
@@ -146,7 +147,7 @@ def col2im(cols: np.ndarray, x_shape, kernel: Pair, stride: Pair, padding: Pair,
     batch, channels, height, width = x_shape
     rows = np.ascontiguousarray(cols.reshape(channels, *kernel, -1).transpose(3, 1, 2, 0)).reshape(-1, channels * kernel[0] * kernel[1])
     x = np.empty((batch, height, width, channels), dtype=cols.dtype)
-    _col2im(rows, *_readers_of((height, width), kernel, stride, padding, dilation, out_hw), *out_hw, x)
+    _col2im(rows, *_readers_of((height, width), kernel, stride, padding, dilation, out_hw), *out_hw, np.zeros(channels, cols.dtype), x)
     return _as_nchw(x)
 
 
@@ -230,7 +231,7 @@ def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw:
 
 def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
     """y = conv^T(x, W) + b for W of shape (in, out, kh, kw): per chunk, one GEMM of x's channels-last
-    rows, then col2im."""
+    rows, then col2im, which starts each pixel from the bias."""
     x = channels_last(x)
     batch, height, width, in_channels = x.shape
     _, out_channels, kh, kw = weight.shape
@@ -238,13 +239,12 @@ def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pai
     x_rows = x.reshape(-1, in_channels)
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
     readers = _readers_of(out_hw, (kh, kw), stride, padding, dilation, (height, width))
+    bias = np.zeros(out_channels, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     for part in _chunks(batch, column_bytes((1, out_channels), (kh, kw), (height, width), x.itemsize)):
         pixels = _pixels(part, (height, width))
         product = scratch("gemm", (pixels.stop - pixels.start, w_rows.shape[1]), x.dtype)
         np.matmul(x_rows[pixels], w_rows, out=product)
-        _col2im(product, *readers, height, width, y[part])
-    if bias is not None:
-        y += bias
+        _col2im(product, *readers, height, width, bias, y[part])  # adds the bias as it writes y
     return _as_nchw(y)
 
 
