@@ -465,7 +465,7 @@ class GroupNorm(Function):
         if is_grad_enabled():  # recording: the same rule on tensors, x_hat recomputed from x
             x_hat, inv_std = _normalise_groups(x, ctx.num_groups, ctx.eps)
             return _group_norm_backward(grad, weight, x_hat, inv_std)
-        grads = norm_kernels.group_norm_backward(grad.data, x.data, ctx.output.data, ctx.mean, ctx.inv_std, weight.data, ctx.num_groups)
+        grads = norm_kernels.group_norm_backward(grad.data, x.data, ctx.mean, ctx.inv_std, weight.data, ctx.num_groups)
         return tuple(Tensor._make(g, None) for g in grads)
 
 

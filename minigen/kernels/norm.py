@@ -225,20 +225,21 @@ def group_norm(x, groups: int, gamma, beta, eps: float):
     return _like(y, x), mean, inv_std
 
 
-def group_norm_backward(grad_y, x, y, mean, inv_std, gamma, groups: int):
-    """(grad_x, grad_gamma, grad_beta) of `group_norm`, from the gradient of its output y and
-    the statistics it returned."""
-    x_rows, grad_rows, y_rows = _rows(x), _rows(grad_y), _rows(y)
+def group_norm_backward(grad_y, x, mean, inv_std, gamma, groups: int):
+    """(grad_x, grad_gamma, grad_beta) of `group_norm`, from the gradient of its output and the
+    statistics it returned. With no activation (slope 1) the kernels' mask is 1 everywhere, so
+    x's rows, which they read anyway, stand in for the output's."""
+    x_rows, grad_rows = _rows(x), _rows(grad_y)
     images, size = x.shape[0], x.shape[1] // groups
     count = x_rows.shape[0] // images * size
     mean_c, inv_std_c = _each_channel(mean, size), _each_channel(inv_std, size)
     # per image and channel: the sums of grad_y and of grad_y x_hat over the positions
-    sums_g, sums_g_xhat = _sums_per_block(_backward_sums, images, x_rows.shape, grad_rows, x_rows, y_rows, mean_c, inv_std_c, 1.0)
+    sums_g, sums_g_xhat = _sums_per_block(_backward_sums, images, x_rows.shape, grad_rows, x_rows, x_rows, mean_c, inv_std_c, 1.0)
     mean_gamma_g = _group_sums(gamma * sums_g, groups) / count  # <gamma grad_y> per image and group
     mean_gamma_g_xhat = _group_sums(gamma * sums_g_xhat, groups) / count
     grad_x = np.empty_like(x_rows)
     a, b = _each_channel(inv_std * mean_gamma_g, size), _each_channel(inv_std * mean_gamma_g_xhat, size)
-    _backward_apply(grad_rows, x_rows, y_rows, mean_c, inv_std_c, 1.0, gamma * inv_std_c, a, b, grad_x)
+    _backward_apply(grad_rows, x_rows, x_rows, mean_c, inv_std_c, 1.0, gamma * inv_std_c, a, b, grad_x)
     return _like(grad_x, x), sums_g_xhat.sum(axis=0).astype(gamma.dtype), sums_g.sum(axis=0).astype(gamma.dtype)
 
 
