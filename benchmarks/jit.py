@@ -34,6 +34,7 @@ for dtype in (np.float32, np.float64):
     big = minigen.Tensor(np.ones((2, 3, 128, 128), dtype), requires_grad=True)  # Winograd both ways (float32), the
     h = F.leaky_relu(F.conv2d(big, w, padding=1), 0.2)  # LeakyReLU kernels on 131,072 channels-last values
     F.conv2d(h, minigen.Tensor(np.ones((4, 4, 3, 3), dtype)), padding=1).sum().backward()
+    F.silu(minigen.Tensor(np.ones(1 << 18, dtype), requires_grad=True)).sum().backward()  # SiLU's backward kernel
     p = minigen.Tensor(np.ones(70_000, dtype), requires_grad=True)
     (p * p).sum().backward()
     minigen.optim.Adam([p]).step()  # the threaded Adam kernel (above 65,536 values)

@@ -222,6 +222,8 @@ _RUN_ALL_KERNELS = textwrap.dedent(
     A.PARALLEL_FROM = 0  # the kernels, not the twins, for these small arrays
     results["leaky_relu"] = A.leaky_relu(y, 0.2)
     results["leaky_relu_backward"] = A.leaky_relu_backward(np.cos(y), y, 0.2)
+    A.SILU_KERNEL_FROM = 0
+    results["silu_backward"] = A.silu_backward(np.cos(y), y)
     json.dump({k: v.tolist() for k, v in results.items()}, sys.stdout)
     """
 )
@@ -384,6 +386,38 @@ def test_leaky_relu_kernels_equal_their_twins_in_any_layout(layout, slope, monke
     np.testing.assert_array_equal(grad_a, expected_grad)
     if layout in ("nchw", "channels last"):
         assert y.strides == a.strides and grad_a.strides == grad_y.strides
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["nchw", "channels last", "strided", "mixed"])
+def test_silu_backward_kernel_equals_its_twin_in_any_layout(layout, dtype, monkeypatch):
+    """As the leaky ReLU's: the kernel's gradient is the twin's to the last bit, in the gradient's
+    layout; where the twin does the work instead, it still matches SiLU's derivative in float64,
+    out to where e^-a overflows (a = -100: the gradient is 0, not NaN)."""
+    from minigen.kernels import activation as A
+
+    rng = np.random.default_rng(4)
+    a, grad_y = (rng.standard_normal((64, 16, 16, 8)).astype(dtype) * 4 for _ in range(2))
+    a[0, 0, 0, :3] = 0.0, -100.0, 100.0
+    a, grad_y = {
+        "nchw": (a, grad_y),
+        "channels last": (a.transpose(0, 3, 1, 2), grad_y.transpose(0, 3, 1, 2)),
+        "strided": (a[:, ::2], grad_y[:, ::2]),
+        "mixed": (a.transpose(0, 3, 1, 2), np.ascontiguousarray(grad_y.transpose(0, 3, 1, 2))),
+    }[layout]
+    expected = A.silu_backward_reference(grad_y, a)
+    s = 1 / (1 + np.exp(-a.astype(np.float64)))
+    exact = grad_y * s * (1 + a * (1 - s))
+    tolerance = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-14)  # atol: near the
+    np.testing.assert_allclose(expected, exact, **tolerance)  # derivative's zero, 1 + a (1 - s) cancels (a near -1.28)
+    monkeypatch.setattr(A, "SILU_KERNEL_FROM", a.size)
+    if layout in ("nchw", "channels last"):  # the kernel's, not the twin's numbers
+        monkeypatch.setattr(A, "silu_backward_reference", None)
+    grad_a = A.silu_backward(grad_y, a)
+    np.testing.assert_array_equal(grad_a, expected)
+    assert grad_a.dtype == dtype
+    if layout in ("nchw", "channels last"):
+        assert grad_a.strides == grad_y.strides
 
 
 @st.composite

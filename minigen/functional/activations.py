@@ -58,12 +58,9 @@ def leaky_relu(x: Tensor, negative_slope: float = 0.01) -> Tensor:
 
 
 def _one_plus_exp_minus(a: np.ndarray) -> np.ndarray:
-    r"""$1 + e^{-a}$, a new array of a's dtype. It is $+\infty$ where $e^{-a}$ overflows
-    ($a < -88.7$ in float32), and the callers divide by it: $1/\infty = 0$ and $a/\infty = 0$
-    are the limits, and the exact values there are below float32's smallest normal number."""
-    e = np.negative(a, out=np.empty_like(a))  # an array even for a 0-d a; no temporary -a
-    with np.errstate(over="ignore"):
-        np.exp(e, out=e)
+    r"""$1 + e^{-a}$, a new array of a's dtype (an array even for a 0-d a), $+\infty$ where
+    $e^{-a}$ overflows (see `minigen.kernels.activation.exp_minus`)."""
+    e = activation_kernels.exp_minus(a, out=np.empty_like(a))
     e += 1
     return e
 
@@ -112,8 +109,9 @@ class Silu(Function):
     r"""$y = a\, \sigma(a) = a / (1 + e^{-a})$ (SiLU, or swish; the activation of DDPM's U-Net);
     $\bar a = \bar y\, \sigma(a)\big(1 + a (1 - \sigma(a))\big)$.
 
-    Both ways in place on one new array (a U-Net calls it on every activation twice a step),
-    the backward's $\sigma(a)$ recomputed from a, as PyTorch's is, rather than kept."""
+    The forward in place on one new array (a U-Net calls it on every activation twice a step),
+    the backward by `minigen.kernels.activation.silu_backward`, its $\sigma(a)$ recomputed
+    from a, as PyTorch's is, rather than kept."""
 
     @staticmethod
     def forward(ctx, a):
@@ -126,13 +124,7 @@ class Silu(Function):
         if is_grad_enabled():  # recording: differentiable operations, for second derivatives
             s = sigmoid(a)
             return grad * (s * (1.0 + a * (1.0 - s)))
-        s = Sigmoid.forward(None, a.data)
-        grad_a = np.subtract(1, s)
-        grad_a *= a.data
-        grad_a += 1
-        grad_a *= s
-        grad_a *= grad.data
-        return Tensor._make(grad_a, None)
+        return Tensor._make(activation_kernels.silu_backward(grad.data, a.data), None)
 
 
 def silu(x: Tensor) -> Tensor:

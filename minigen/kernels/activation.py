@@ -1,15 +1,23 @@
-r"""The leaky ReLU on every core, for large activations: Numba kernels beside the NumPy twins
-that define them.
+r"""The leaky ReLU and SiLU's gradient on every core, for large activations: Numba kernels
+beside the NumPy twins that define them.
 
 $$y = \begin{cases} a & a > 0 \\ s\,a & a \le 0 \end{cases} \qquad
 \bar a = \begin{cases} \bar y & a > 0 \\ s\,\bar y & a \le 0 \end{cases}$$
 
 with $s$ the negative slope (0.2 in DCGAN's discriminator). NumPy makes several passes over the
 activations for this (compare, scale, select) on one core, and as many backward; a kernel makes
-one pass on every core. An elementwise map does not care how its array is laid out, only that
-the input and the output are laid out alike: the kernels run through memory in its own order
-(a convolution's output is channels last) and return that layout. Arrays of fewer than
-PARALLEL_FROM values stay with the NumPy twin (a parallel loop costs about 0.1 ms to start).
+one pass on every core.
+
+SiLU, $y = a\,\sigma(a)$ (the U-Net's activation), has the gradient
+$\bar a = \bar y\, \sigma(a)\big(1 + a (1 - \sigma(a))\big)$: nine NumPy passes, or NumPy's
+$e^{-a}$ (two passes, vectorised: Numba's exp takes one value at a time and is slower than all
+nine) and one kernel pass for the rest. Its forward, $a / (1 + e^{-a})$, is four NumPy passes,
+as fast as any kernel here, so it has none.
+
+An elementwise map does not care how its array is laid out, only that the input and the output
+are laid out alike: the kernels run through memory in its own order (a convolution's output is
+channels last) and return that layout. Arrays of fewer than PARALLEL_FROM values (SiLU:
+SILU_KERNEL_FROM) stay with the NumPy twin (a parallel loop costs about 0.1 ms to start).
 """
 
 from __future__ import annotations
@@ -29,6 +37,16 @@ def _leaky_relu(a, slope, y):
 def _leaky_relu_backward(grad_y, a, slope, grad_a):
     for k in prange(a.size):
         grad_a[k] = grad_y[k] if a[k] > 0 else slope * grad_y[k]
+
+
+@njit(parallel=True, cache=True)
+def _silu_backward(grad_y, a, e, one):
+    """e = e^-a on the way in, grad_a on the way out: ((1 - s) a + 1) s grad_y with s = 1 / (1 + e),
+    in the twin's order of operations. `one` is 1 in the arrays' dtype (a literal 1 would make
+    Numba compute float32 in float64)."""
+    for k in prange(a.size):
+        s = one / (one + e[k])
+        e[k] = ((one - s) * a[k] + one) * s * grad_y[k]
 
 
 def _in_memory_order(*arrays) -> list[np.ndarray] | None:
@@ -65,6 +83,35 @@ def leaky_relu_backward(grad_y: np.ndarray, a: np.ndarray, slope: float) -> np.n
     return leaky_relu_backward_reference(grad_y, a, slope)
 
 
+# The SiLU kernel waits for NumPy's e^-a, and the twin's passes are cheap while the arrays fit
+# in the cache: in the 28x28 U-Net's step (batch 128) the kernel is as fast at 200,704 values
+# and faster from 401,408 (0.59 against 0.70 ms; 3.0 against 4.1 ms at 1.6 million).
+SILU_KERNEL_FROM = 1 << 18
+
+
+def silu_backward(grad_y: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """The gradient with respect to a, given grad_y (the gradient of y = silu(a))."""
+    if a.size >= SILU_KERNEL_FROM:
+        grad_a = np.empty_like(grad_y)
+        flat = _in_memory_order(grad_y, a, grad_a)
+        if flat is not None:
+            grad_y_flat, a_flat, grad_a_flat = flat
+            exp_minus(a_flat, out=grad_a_flat)
+            _silu_backward(grad_y_flat, a_flat, grad_a_flat, a.dtype.type(1))
+            return grad_a
+    return silu_backward_reference(grad_y, a)
+
+
+def exp_minus(a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    r"""$e^{-a}$ into `out`, without a temporary -a. It is $+\infty$ where it overflows
+    ($a < -88.7$ in float32); the callers divide by $1 + e^{-a}$, and $1/\infty = 0$ and
+    $a/\infty = 0$ are the limits (the exact values there are below float32's smallest normal
+    number)."""
+    np.negative(a, out=out)
+    with np.errstate(over="ignore"):
+        return np.exp(out, out=out)
+
+
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------
 
 
@@ -79,3 +126,16 @@ def leaky_relu_backward_reference(grad_y: np.ndarray, a: np.ndarray, slope: floa
     """grad_y times 1 where a > 0, else s (the factor in grad_y's dtype: no float64 temporary)."""
     slope = grad_y.dtype.type(slope)
     return grad_y * ((a > 0) * (1 - slope) + slope)
+
+
+def silu_backward_reference(grad_y: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """grad_y s (1 + a (1 - s)) with s = sigmoid(a) = 1 / (1 + e^-a), in place on two new arrays."""
+    s = exp_minus(a, out=np.empty_like(a))
+    s += 1
+    np.divide(1, s, out=s)
+    grad_a = np.subtract(1, s)
+    grad_a *= a
+    grad_a += 1
+    grad_a *= s
+    grad_a *= grad_y
+    return grad_a
