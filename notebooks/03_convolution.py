@@ -150,6 +150,24 @@ small_x, small_w = rng.standard_normal((1, 2, 4, 4)), rng.standard_normal((3, 2,
 print(mg.gradgradcheck(lambda a, b: F.conv2d(a, b, stride=2, padding=1), [small_x, small_w]))
 
 # %% [markdown]
+# At stride 1 the two are the same kind of operation: a convolution is the transposed
+# convolution of its kernel turned by 180 degrees, with the in and out channels swapped
+# (`K.turned`) and the padding $d(k-1) - p$ (`K.turned_padding`); each output reads the same
+# inputs through the same weights, the kernel walked from the other end. So a stride-1 layer
+# may run on either kernel, and minigen's layers pick the one that moves fewer values through
+# memory: im2col copies $9 C_\text{in}$ values per output pixel, col2im's product holds
+# $9 C_\text{out}$. For a U-Net's first layer (1 channel in, 16 out) im2col is about 8 times
+# faster than col2im, and for its last layer (16 in, 1 out) col2im about 2 times faster than
+# im2col (`python benchmarks/stride_one.py`).
+
+# %%
+image, kernel_w = rng.standard_normal((2, 1, 9, 9)), rng.standard_normal((16, 1, 3, 3))
+as_conv = K.conv2d_reference(image, kernel_w, None, (1, 1), (1, 1), (1, 1), (9, 9))
+turned_padding = K.turned_padding((3, 3), (1, 1), (1, 1))
+as_transposed = K.conv_transpose2d_reference(image, K.turned(kernel_w), None, (1, 1), turned_padding, (1, 1), (9, 9))
+print("largest difference:", np.abs(as_conv - as_transposed).max())
+
+# %% [markdown]
 # ## How much faster
 #
 # The same convolution (a batch of 8 images of 4 channels, 8 output channels, 3x3 kernel)
@@ -230,11 +248,12 @@ print(direct, winograd, f"largest difference {np.abs(direct - winograd).max():.1
 # %% [markdown]
 # `minigen.kernels.winograd.conv3x3` does this for a whole batch: the input transform in
 # Numba, the 16 GEMMs in NumPy, the output transform in Numba. `minigen.functional.conv2d`
-# uses it for float32 3x3 stride-1 layers whose output is at least 14x14 (below that,
-# measured, the transforms cost more than they save; in float64, the dtype of gradient
-# checks, the layers keep to im2col + GEMM). Timed here against im2col + GEMM, on a layer of a
-# small U-Net (64 images, 32 channels, 28x28), with the error of each against the direct
-# convolution in float64:
+# uses it for float32 3x3 stride-1 layers whose output is at least 14x14 and whose channel
+# counts are within a factor 3 of each other (below 14x14, measured, the transforms cost more
+# than they save; with 1 input channel and 16 outputs its GEMMs are outer products, and
+# im2col is 4 times faster; in float64, the dtype of gradient checks, the layers keep to
+# im2col + GEMM). Timed here against im2col + GEMM, on a layer of a small U-Net (64 images,
+# 32 channels, 28x28), with the error of each against the direct convolution in float64:
 
 # %%
 x = rng.standard_normal((64, 32, 28, 28)).astype(np.float32)

@@ -477,6 +477,48 @@ def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradien
     assert calls == []  # below MIN_SIDE: im2col + GEMM
 
 
+@pytest.mark.parametrize("transposed", [False, True], ids=["conv", "convT"])
+@pytest.mark.parametrize(
+    "c_in, c_out, kernel, padding, dilation, expected",
+    [
+        (1, 4, 3, 1, 1, "im2col"),  # many more outputs: the column matrix is the smaller stream
+        (4, 1, 3, 1, 1, "col2im"),  # many more inputs: the GEMM's product is
+        (1, 4, 2, 0, 2, "im2col"),
+        (4, 1, 3, 2, 1, "col2im"),
+        (2, 4, 3, 1, 1, None),  # within CHANNEL_RATIO: each operation's own kernel
+        (4, 1, 2, 2, 1, None),  # padding 2 > k - 1: no turned operation
+    ],
+)
+def test_stride_one_layers_run_the_kernel_of_the_smaller_channel_count_with_exact_gradients(
+    transposed, c_in, c_out, kernel, padding, dilation, expected, monkeypatch
+):
+    """At stride 1 a convolution is the transposed convolution of its turned kernel: the layers
+    pick the kernel by the channel counts (`layers._route`), and the values, both gradients and
+    the second derivatives stay the twins' and finite differences'."""
+    from minigen.functional import layers as L
+
+    calls = []
+    for name in ("conv2d", "conv_transpose2d"):
+        original = getattr(K, name)
+        monkeypatch.setattr(K, name, lambda *args, _f=original, _n=name: calls.append(_n) or _f(*args))
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, c_in, 6, 5))
+    w = rng.standard_normal((c_in, c_out, kernel, kernel) if transposed else (c_out, c_in, kernel, kernel))
+    b = rng.standard_normal(c_out)
+    op, reference = (F.conv_transpose2d, K.conv_transpose2d_reference) if transposed else (F.conv2d, K.conv2d_reference)
+    y = op(mg.Tensor(x), mg.Tensor(w), mg.Tensor(b), padding=padding, dilation=dilation)
+    own = "conv_transpose2d" if transposed else "conv2d"
+    ran = {None: own, "im2col": "conv2d", "col2im": "conv_transpose2d"}[expected]
+    assert calls == [ran], calls
+    assert L._route(w, transposed, (1, 1), (padding,) * 2, (dilation,) * 2, y.shape[2:]) == (
+        expected or ("col2im" if transposed else "im2col")
+    )
+    np.testing.assert_allclose(y.data, reference(x, w, b, (1, 1), (padding,) * 2, (dilation,) * 2, y.shape[2:]), rtol=1e-12, atol=1e-12)
+    layer = lambda x_, w_, b_: op(x_, w_, b_, padding=padding, dilation=dilation)  # noqa: E731
+    assert mg.gradcheck(layer, [x, w, b])
+    assert mg.gradgradcheck(layer, [x, w, b])
+
+
 def test_kernels_hand_channels_last_memory_from_layer_to_layer_without_copies():
     """A convolution's output is an NCHW view of channels-last memory, batch norm keeps that
     layout, and the next convolution reads it as it is: no layout copy between the layers."""

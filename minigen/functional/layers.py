@@ -101,6 +101,33 @@ def _present(*tensors):
 # --- convolutions ----------------------------------------------------------------------------
 
 
+# Winograd's transforms stream 4 (C_in + C_out) values per output pixel, im2col's columns
+# 9 C_in and col2im's GEMM product 9 C_out (3x3 kernel): measured at stride 1 (float32, batch
+# 64-128, 14x14 to 32x32), Winograd is fastest while neither channel count is more than this
+# many times the other (16 -> 48 and 48 -> 16 included), and beyond it the kernel that streams
+# the smaller count: 1 -> 16 at 28x28 im2col 3.1 ms against Winograd 14.9 and col2im 35.3,
+# 64 -> 3 at 32x32 col2im 4.2 ms against Winograd 10.1 and im2col 20.8 (benchmarks/README.md).
+CHANNEL_RATIO = 3
+
+
+def _route(weight, transposed: bool, stride, padding, dilation, out_hw) -> str:
+    """Which kernel runs a convolution (`transposed`: a transposed convolution) of this weight and
+    geometry: "im2col" (columns, then a GEMM), "col2im" (a GEMM, then col2im) or "winograd".
+
+    Each operation has its own (a convolution im2col, a transposed one col2im), but at stride 1
+    either is the other with the `turned` kernel, so the channel counts choose (CHANNEL_RATIO),
+    and Winograd where it `applies`."""
+    c_in, c_out = weight.shape[:2] if transposed else weight.shape[1::-1]
+    own = "col2im" if transposed else "im2col"
+    if tuple(stride) != (1, 1) or min(conv_kernels.turned_padding(weight.shape[2:], padding, dilation)) < 0:
+        return own
+    if c_out > CHANNEL_RATIO * c_in:
+        return "im2col"
+    if c_in > CHANNEL_RATIO * c_out:
+        return "col2im"
+    return "winograd" if winograd.applies(weight, stride, dilation, padding, out_hw) else own
+
+
 class Conv2d(Function):
     r"""$y_{n,o,h,w} = b_o + \sum_{c,i,j} W_{o,c,i,j}\, x^\text{pad}_{n,c,hs+id,ws+jd}$ (see `minigen.kernels.conv`).
 
@@ -110,10 +137,12 @@ class Conv2d(Function):
     The forward copies the receptive fields of x into column matrices (im2col), and so does
     the weight gradient. With `keep=True` (when W requires grad and the matrices fit
     `KEEP_COLUMNS_BYTES`) the forward keeps them for it, until the backward has gone through;
-    `kept` gives the forward columns copied already. A 3x3 stride-1 convolution of a large
-    enough float32 image runs Winograd's F(2x2, 3x3) instead (`minigen.kernels.winograd`), forward and
-    for $\bar x$; its weight gradient copies the columns itself (a Winograd weight gradient,
-    16 GEMMs of (out, in) products over every tile, measured slower: benchmarks/README.md).
+    `kept` gives the forward columns copied already. At stride 1 `_route` may pick another
+    kernel: Winograd's F(2x2, 3x3) for a 3x3 kernel on a large enough float32 image
+    (`minigen.kernels.winograd`), or the transposed convolution of the turned kernel when
+    there are many fewer output channels than input ones. Then the weight gradient copies the
+    columns itself (a Winograd weight gradient, 16 GEMMs of (out, in) products over every
+    tile, measured slower: benchmarks/README.md).
     """
 
     @staticmethod
@@ -122,8 +151,12 @@ class Conv2d(Function):
         if keep:
             kept = conv_kernels.columns(x, weight.shape[2:], stride, padding, dilation, out_hw)
         ctx.kept = kept if keep else None
-        if kept is None and winograd.applies(weight, stride, dilation, padding, out_hw):
+        route = "im2col" if kept is not None else _route(weight, False, stride, padding, dilation, out_hw)
+        if route == "winograd":
             return winograd.conv3x3(x, weight, bias, padding, out_hw)
+        if route == "col2im":
+            turned_padding = conv_kernels.turned_padding(weight.shape[2:], padding, dilation)
+            return conv_kernels.conv_transpose2d(x, conv_kernels.turned(weight), bias, stride, turned_padding, dilation, out_hw)
         return conv_kernels.conv2d(x, weight, bias, stride, padding, dilation, out_hw, kept)
 
     @staticmethod
@@ -159,8 +192,12 @@ class ConvTranspose2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
-        if winograd.applies(weight, stride, dilation, padding, out_hw):
+        route = _route(weight, True, stride, padding, dilation, out_hw)
+        if route == "winograd":
             return winograd.conv_transpose3x3(x, weight, bias, padding, out_hw)
+        if route == "im2col":
+            turned_padding = conv_kernels.turned_padding(weight.shape[2:], padding, dilation)
+            return conv_kernels.conv2d(x, conv_kernels.turned(weight), bias, stride, turned_padding, dilation, out_hw)
         return conv_kernels.conv_transpose2d(x, weight, bias, stride, padding, dilation, out_hw)
 
     @staticmethod
@@ -216,8 +253,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
             f"{op}: the output would be {out_hw[0]}x{out_hw[1]}: the {x.shape[2]}x{x.shape[3]} input padded by "
             f"{padding} is smaller than the {weight.shape[2]}x{weight.shape[3]} kernel dilated by {dilation}"
         )
-    # Winograd's forward makes no columns to keep (and beats im2col + GEMM where it applies)
-    keep = weight.requires_grad and is_grad_enabled() and not winograd.applies(weight, stride, dilation, padding, out_hw)
+    # only im2col makes columns to keep (Winograd and col2im beat it where `_route` picks them)
+    keep = weight.requires_grad and is_grad_enabled() and _route(weight, False, stride, padding, dilation, out_hw) == "im2col"
     keep = keep and _fits(x.shape, weight.shape[2:], out_hw, x.data.itemsize)
     return Conv2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw, keep=keep)
 

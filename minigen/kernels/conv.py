@@ -264,6 +264,27 @@ def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dil
     return np.ascontiguousarray(grad_w.reshape(out_channels, *kernel, channels).transpose(0, 3, 1, 2))
 
 
+# --- at stride 1 a convolution is a transposed convolution, and the other way round ------------
+
+
+def turned(weight: np.ndarray) -> np.ndarray:
+    """W turned by 180 degrees with its two channel axes swapped: a convolution's (out, in, kh, kw)
+    weight as the (in, out, kh, kw) weight of the transposed convolution that computes the same
+    map at stride 1 (`turned_padding`), and a transposed convolution's as a convolution's.
+
+    Why: y[h] = sum over i of W[i] x[h + i d - p] reads, for each output, the inputs at
+    offsets -p .. d (k - 1) - p; a transposed convolution with padding p' spreads x[h] to the
+    outputs h - p' .. h + d (k - 1) - p', the same offsets walked backwards from the other end.
+    So the two meet when p' = d (k - 1) - p and the kernel is walked backwards."""
+    return np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+
+
+def turned_padding(kernel: Pair, padding: Pair, dilation: Pair) -> Pair:
+    """The padding d (k - 1) - p that goes with `turned` (negative when p is larger than the
+    dilated kernel: then there is no such operation)."""
+    return tuple(d * (k - 1) - p for k, p, d in zip(kernel, padding, dilation))
+
+
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------
 
 

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba import njit, prange, scratch
-from .conv import _as_nchw, channels_last
+from .conv import _as_nchw, channels_last, turned, turned_padding
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 B_T = np.array([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]])
@@ -179,10 +179,9 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
 
 
 def conv_transpose3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """The transposed convolution of a 3x3 kernel, stride 1 (weight (in, out, 3, 3)): a
-    convolution with the kernel turned by 180 degrees and in/out swapped, padded by 2 - p."""
-    flipped = np.ascontiguousarray(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return conv3x3(x, flipped, bias, (2 - padding[0], 2 - padding[1]), out_hw)
+    """The transposed convolution of a 3x3 kernel, stride 1 (weight (in, out, 3, 3)): the
+    convolution with the `turned` kernel, padded by 2 - p."""
+    return conv3x3(x, turned(weight), bias, turned_padding((3, 3), padding, (1, 1)), out_hw)
 
 
 # Below this output side the transforms cost more than the multiplications they save
