@@ -158,4 +158,6 @@ def load_mnist(split: str = "train", name: str = "mnist", root=None, download_mi
         raise ValueError(
             f"load_mnist: {paths[0].name} holds {images.shape} and {paths[1].name} {labels.shape}: expected N images and N labels"
         )
-    return (images / 255.0).astype(np.float32)[:, None], labels.astype(np.int64)
+    # in float32 directly (each pixel k / 255 correctly rounded, the same values as through
+    # float64): 0.03 s for the training set, where a float64 intermediate of 376 MB took 1.2 s
+    return np.divide(images, np.float32(255), dtype=np.float32)[:, None], labels.astype(np.int64)
