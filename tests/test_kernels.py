@@ -477,6 +477,24 @@ def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradien
     assert calls == []  # below MIN_SIDE: im2col + GEMM
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layout", ["channels last", "nchw", "strided", "broadcast", "empty batch"])
+def test_bias_grad_sums_every_pixel_of_each_channel_in_any_layout(layout, dtype):
+    """The matrix-vector form of the bias gradient against the float64 sum over (0, 2, 3)."""
+    rng = np.random.default_rng(6)
+    grad_y = {
+        "channels last": lambda: rng.standard_normal((16, 28, 28, 5)).transpose(0, 3, 1, 2),
+        "nchw": lambda: rng.standard_normal((16, 5, 28, 28)),
+        "strided": lambda: rng.standard_normal((16, 10, 28, 28))[:, ::2, ::3],
+        "broadcast": lambda: np.broadcast_to(rng.standard_normal((1, 5, 1, 1)), (16, 5, 28, 28)),  # what .sum()'s backward hands on
+        "empty batch": lambda: np.zeros((0, 5, 3, 3)),
+    }[layout]().astype(dtype)
+    exact = grad_y.astype(np.float64).sum(axis=(0, 2, 3))
+    ours = K.bias_grad(grad_y)
+    assert ours.shape == (5,) and ours.dtype == dtype
+    np.testing.assert_allclose(ours, exact, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-10)
+
+
 @pytest.mark.parametrize("transposed", [False, True], ids=["conv", "convT"])
 @pytest.mark.parametrize(
     "c_in, c_out, kernel, padding, dilation, expected",

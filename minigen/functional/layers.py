@@ -166,12 +166,20 @@ class Conv2d(Function):
             grad = _channels_last(grad)  # both gradients read it so: copy it once, not in each
         grad_x = ConvTranspose2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
         grad_w = Conv2dWeightGrad.apply(x, grad, **ctx.geometry, kernel=weight.shape[2:], kept=ctx.kept) if weight.requires_grad else None
-        grad_b = grad.sum(axis=(0, 2, 3)) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
+        grad_b = _bias_grad(grad) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
         return grad_x, grad_w, grad_b
 
     def release(self):
         super().release()
         self.kept = None
+
+
+def _bias_grad(grad: Tensor) -> Tensor:
+    r"""$\bar b_o = \sum_{n,h,w} \bar y_{n,o,h,w}$: a differentiable sum while the backward is
+    being recorded, else `conv_kernels.bias_grad` on the arrays."""
+    if is_grad_enabled():
+        return grad.sum(axis=(0, 2, 3))
+    return Tensor._make(conv_kernels.bias_grad(grad.data), None)
 
 
 def _channels_last(t: Tensor) -> Tensor:
@@ -208,7 +216,7 @@ class ConvTranspose2d(Function):
             kept = conv_kernels.columns(grad.data, weight.shape[2:], **ctx.geometry, out_hw=x.shape[2:])
         grad_x = Conv2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:], kept=kept) if x.requires_grad else None
         grad_w = Conv2dWeightGrad.apply(grad, x, **ctx.geometry, kernel=weight.shape[2:], kept=kept) if weight.requires_grad else None
-        grad_b = grad.sum(axis=(0, 2, 3)) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
+        grad_b = _bias_grad(grad) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
         return grad_x, grad_w, grad_b
 
 
