@@ -360,6 +360,17 @@ def test_batch_and_group_norm_keep_the_digits_of_a_channel_whose_mean_dwarfs_its
     np.testing.assert_allclose(y, N.group_norm_reference(x.astype(np.float64), 3, gamma, beta, 1e-5), rtol=1e-5, atol=1e-5)
 
 
+def _laid_out(layout: str, a, grad_y):
+    """Two (N, H, W, C) arrays as NCHW arrays laid out one way: NCHW memory, channels-last
+    memory, with gaps (every other channel), or one of each."""
+    return {
+        "nchw": (a, grad_y),
+        "channels last": (a.transpose(0, 3, 1, 2), grad_y.transpose(0, 3, 1, 2)),
+        "strided": (a[:, ::2], grad_y[:, ::2]),
+        "mixed": (a.transpose(0, 3, 1, 2), np.ascontiguousarray(grad_y.transpose(0, 3, 1, 2))),
+    }[layout]
+
+
 @pytest.mark.parametrize("slope", [0.0, 0.2, 1.5])
 @pytest.mark.parametrize("layout", ["nchw", "channels last", "strided", "mixed"])
 def test_leaky_relu_kernels_equal_their_twins_in_any_layout(layout, slope, monkeypatch):
@@ -370,12 +381,7 @@ def test_leaky_relu_kernels_equal_their_twins_in_any_layout(layout, slope, monke
     rng = np.random.default_rng(3)
     a, grad_y = (rng.standard_normal((64, 16, 16, 8)).astype(np.float32) for _ in range(2))
     a[0, 0, 0] = 0.0  # the kink: y = 0, gradient s
-    a, grad_y = {
-        "nchw": (a, grad_y),
-        "channels last": (a.transpose(0, 3, 1, 2), grad_y.transpose(0, 3, 1, 2)),
-        "strided": (a[:, ::2], grad_y[:, ::2]),
-        "mixed": (a.transpose(0, 3, 1, 2), np.ascontiguousarray(grad_y.transpose(0, 3, 1, 2))),
-    }[layout]
+    a, grad_y = _laid_out(layout, a, grad_y)
     expected_y, expected_grad = A.leaky_relu_reference(a, slope), A.leaky_relu_backward_reference(grad_y, a, slope)
     assert a.size >= A.PARALLEL_FROM
     if layout in ("nchw", "channels last"):  # the kernels', not the twins' numbers
@@ -399,12 +405,7 @@ def test_silu_backward_kernel_equals_its_twin_in_any_layout(layout, dtype, monke
     rng = np.random.default_rng(4)
     a, grad_y = (rng.standard_normal((64, 16, 16, 8)).astype(dtype) * 4 for _ in range(2))
     a[0, 0, 0, :3] = 0.0, -100.0, 100.0
-    a, grad_y = {
-        "nchw": (a, grad_y),
-        "channels last": (a.transpose(0, 3, 1, 2), grad_y.transpose(0, 3, 1, 2)),
-        "strided": (a[:, ::2], grad_y[:, ::2]),
-        "mixed": (a.transpose(0, 3, 1, 2), np.ascontiguousarray(grad_y.transpose(0, 3, 1, 2))),
-    }[layout]
+    a, grad_y = _laid_out(layout, a, grad_y)
     expected = A.silu_backward_reference(grad_y, a)
     s = 1 / (1 + np.exp(-a.astype(np.float64)))
     exact = grad_y * s * (1 + a * (1 - s))
