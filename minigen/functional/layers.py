@@ -105,8 +105,9 @@ def _present(*tensors):
 # 9 C_in and col2im's GEMM product 9 C_out (3x3 kernel): measured at stride 1 (float32, batch
 # 64-128, 14x14 to 32x32), Winograd is fastest while neither channel count is more than this
 # many times the other (16 -> 48 and 48 -> 16 included), and beyond it the kernel that streams
-# the smaller count: 1 -> 16 at 28x28 im2col 3.1 ms against Winograd 14.9 and col2im 35.3,
-# 64 -> 3 at 32x32 col2im 4.2 ms against Winograd 10.1 and im2col 20.8 (benchmarks/README.md).
+# the smaller count: 1 -> 16 at 28x28 im2col 3.0-3.3 ms against Winograd 11.0-11.7 and col2im
+# 25-32, 64 -> 3 at 32x32 col2im 4.2-4.7 ms against Winograd 11.8-12.6 and im2col 18.6-19.0
+# (`python benchmarks/stride_one.py`, benchmarks/README.md).
 CHANNEL_RATIO = 3
 
 
@@ -194,7 +195,9 @@ class ConvTranspose2d(Function):
 
     $\bar x = \mathrm{conv}(\bar y, W)$, $\bar W = $ `Conv2dWeightGrad`$(\bar y, x)$,
     $\bar b_o = \sum_{n,h,w} \bar y_{n,o,h,w}$. Both gradients read the column matrices of
-    $\bar y$: the backward copies them once for the two.
+    $\bar y$: the backward copies them once for the two. The forward is a GEMM, then col2im;
+    at stride 1 `_route` may run it instead as the convolution of the `turned` kernel, by
+    Winograd's F(2x2, 3x3) or, with many more output channels than input ones, by im2col.
     """
 
     @staticmethod
