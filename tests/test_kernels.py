@@ -478,6 +478,35 @@ def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradien
     assert calls == []  # below MIN_SIDE: im2col + GEMM
 
 
+@pytest.mark.parametrize(
+    "c_in, c_out, kernel, padding, dilation, out_hw, swapped",
+    [
+        (4, 1, (3, 3), (1, 1), (1, 1), None, True),  # fewer output channels: the gradient's columns
+        (3, 2, (3, 2), (0, 1), (2, 1), None, True),
+        (4, 1, (3, 3), (1, 1), (1, 1), (5, 4), True),  # a cropped output (F.conv2d never makes one)
+        (2, 2, (3, 3), (1, 1), (1, 1), None, False),  # as many: x's, which the forward may have kept
+        (1, 4, (3, 3), (1, 1), (1, 1), None, False),
+        (4, 1, (2, 2), (2, 2), (1, 1), None, False),  # padding beyond the kernel: no turned geometry
+    ],
+)
+def test_stride_one_weight_gradient_copies_the_columns_of_the_fewer_channels(
+    c_in, c_out, kernel, padding, dilation, out_hw, swapped, monkeypatch
+):
+    """conv2d_weight_grad at stride 1 with fewer output than input channels: the columns of the
+    gradient, the turned geometry, the twin's numbers."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, c_in, 7, 6))
+    natural = tuple(K.conv_output_size(x.shape[2 + a], kernel[a], 1, padding[a], dilation[a]) for a in (0, 1))
+    grad_y = rng.standard_normal((2, c_out, *(out_hw or natural)))
+    copied, original = [], K._im2col_rows
+    monkeypatch.setattr(K, "_im2col_rows", lambda source, *args, **kw: copied.append(source.shape[3]) or original(source, *args, **kw))
+    ours = K.conv2d_weight_grad(x, grad_y, kernel, (1, 1), padding, dilation)
+    assert set(copied) == {c_out if swapped else c_in}  # whose columns were copied, by their channels
+    expected = K.conv2d_weight_grad_reference(x, grad_y, kernel, (1, 1), padding, dilation)
+    assert ours.shape == expected.shape == (c_out, c_in, *kernel)
+    np.testing.assert_allclose(ours, expected, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("layout", ["channels last", "nchw", "strided", "broadcast", "empty batch"])
 def test_bias_grad_sums_every_pixel_of_each_channel_in_any_layout(layout, dtype):
