@@ -158,7 +158,9 @@ print(mg.gradgradcheck(lambda a, b: F.conv2d(a, b, stride=2, padding=1), [small_
 # memory: im2col copies $9 C_\text{in}$ values per output pixel, col2im's product holds
 # $9 C_\text{out}$. For a U-Net's first layer (1 channel in, 16 out) im2col is about 8 times
 # faster than col2im, and for its last layer (16 in, 1 out) col2im about 2 times faster than
-# im2col (`python benchmarks/stride_one.py`).
+# im2col (`python benchmarks/stride_one.py`). The weight gradient too: it sums products of x's
+# pixels and the output gradient's, and at stride 1 it can copy the columns of whichever has
+# fewer channels (`K.conv2d_weight_grad`).
 
 # %%
 image, kernel_w = rng.standard_normal((2, 1, 9, 9)), rng.standard_normal((16, 1, 3, 3))
