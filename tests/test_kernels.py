@@ -512,13 +512,15 @@ def test_stride_one_weight_gradient_copies_the_columns_of_the_fewer_channels(
 def test_bias_grad_sums_every_pixel_of_each_channel_in_any_layout(layout, dtype):
     """The matrix-vector form of the bias gradient against the float64 sum over (0, 2, 3)."""
     rng = np.random.default_rng(6)
+    values = lambda *shape: rng.standard_normal(shape).astype(dtype)  # noqa: E731
     grad_y = {
-        "channels last": lambda: rng.standard_normal((16, 28, 28, 5)).transpose(0, 3, 1, 2),
-        "nchw": lambda: rng.standard_normal((16, 5, 28, 28)),
-        "strided": lambda: rng.standard_normal((16, 10, 28, 28))[:, ::2, ::3],
-        "broadcast": lambda: np.broadcast_to(rng.standard_normal((1, 5, 1, 1)), (16, 5, 28, 28)),  # what .sum()'s backward hands on
-        "empty batch": lambda: np.zeros((0, 5, 3, 3)),
-    }[layout]().astype(dtype)
+        "channels last": lambda: values(16, 28, 28, 5).transpose(0, 3, 1, 2),
+        "nchw": lambda: values(16, 5, 28, 28),
+        "strided": lambda: values(16, 10, 28, 28)[:, ::2, ::3],
+        "broadcast": lambda: np.broadcast_to(values(1, 5, 1, 1), (16, 5, 28, 28)),  # what .sum()'s backward hands on
+        "empty batch": lambda: values(0, 5, 3, 3),
+    }[layout]()
+    assert (grad_y.strides == (0, grad_y.itemsize, 0, 0)) == (layout == "broadcast")
     exact = grad_y.astype(np.float64).sum(axis=(0, 2, 3))
     ours = K.bias_grad(grad_y)
     assert ours.shape == (5,) and ours.dtype == dtype
