@@ -120,7 +120,7 @@ def _route(weight, transposed: bool, stride, padding, dilation, out_hw) -> str:
     and Winograd where it `applies`."""
     c_in, c_out = weight.shape[:2] if transposed else weight.shape[1::-1]
     own = "col2im" if transposed else "im2col"
-    if tuple(stride) != (1, 1) or min(conv_kernels.turned_padding(weight.shape[2:], padding, dilation)) < 0:
+    if not conv_kernels.has_turned(weight.shape[2:], stride, padding, dilation):
         return own
     if c_out > CHANNEL_RATIO * c_in:
         return "im2col"

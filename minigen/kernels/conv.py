@@ -258,10 +258,9 @@ def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dil
     grad_y's, 9 C_out values per pixel (3x3) instead of 9 C_in. So with fewer output than
     input channels, and nothing kept, it is computed that way (48 -> 16 at 28x28, batch 128:
     17.5 against 25.0 ms; 16 -> 1: 4.1 against 8.5 ms; benchmarks/README.md)."""
-    if kept is None and tuple(stride) == (1, 1) and grad_y.shape[1] < x.shape[1]:
-        swapped_padding = turned_padding(kernel, padding, dilation)
-        if min(swapped_padding) >= 0:  # (grad_y has fewer channels: it cannot swap back)
-            return turned(conv2d_weight_grad(grad_y, x, kernel, stride, swapped_padding, dilation))
+    if kept is None and grad_y.shape[1] < x.shape[1] and has_turned(kernel, stride, padding, dilation):
+        # (grad_y has fewer channels: the call cannot swap back)
+        return turned(conv2d_weight_grad(grad_y, x, kernel, stride, turned_padding(kernel, padding, dilation), dilation))
     batch, channels = x.shape[:2]
     x = channels_last(x) if kept is None else None
     grad_y = channels_last(grad_y)
@@ -308,6 +307,12 @@ def turned_padding(kernel: Pair, padding: Pair, dilation: Pair) -> Pair:
     """The padding d (k - 1) - p that goes with `turned` (negative when p is larger than the
     dilated kernel: then there is no such operation)."""
     return tuple(d * (k - 1) - p for k, p, d in zip(kernel, padding, dilation))
+
+
+def has_turned(kernel: Pair, stride: Pair, padding: Pair, dilation: Pair) -> bool:
+    """Whether a layer of this geometry has the `turned` twin: at stride 1, unless the padding
+    is larger than the dilated kernel (`turned_padding` would be negative)."""
+    return tuple(stride) == (1, 1) and min(turned_padding(kernel, padding, dilation)) >= 0
 
 
 # --- the NumPy twins: the definitions, and the tests' oracle -----------------------------------

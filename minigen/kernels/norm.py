@@ -213,12 +213,12 @@ def group_norm(x, groups: int, gamma, beta, eps: float):
     x_rows = _rows(x)
     images, size = x.shape[0], x.shape[1] // groups
     per_image = x_rows.shape[0] // images
-    shift = _each_channel(x_rows[::per_image, ::size].astype(np.float64), size)  # (N, C)
-    total, squares = _sums_per_block(_block_sums, images, x_rows.shape, x_rows, shift)  # per image: one block each
+    shift = x_rows[::per_image, ::size].astype(np.float64)  # (N, groups): each image's first value of each group
+    total, squares = _sums_per_block(_block_sums, images, x_rows.shape, x_rows, _each_channel(shift, size))  # one block per image
     count = per_image * size  # values per group
     mean_d = _group_sums(total, groups) / count
     var = np.maximum(_group_sums(squares, groups) / count - mean_d**2, 0.0)
-    mean, inv_std = shift[:, ::size] + mean_d, 1.0 / np.sqrt(var + eps)
+    mean, inv_std = shift + mean_d, 1.0 / np.sqrt(var + eps)
     y = np.empty_like(x_rows)
     scale = _each_channel(inv_std, size) * gamma
     _normalize(x_rows, _each_channel(mean, size), scale, np.asarray(beta, dtype=np.float64), 1.0, y)
