@@ -131,14 +131,14 @@ def main():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both libraries (default: every core)")
     args = parser.parse_args()
-    mg.set_num_threads(args.threads)  # Numba's loops and NumPy's BLAS
+    mg.set_num_threads(args.threads)  # minigen's chunk threads and Numba's loops
     try:
         import torch
 
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
-    print(f"threads: {args.threads} (minigen: Numba and BLAS; PyTorch: torch.set_num_threads)")
+    print(f"threads: {args.threads} (minigen: mg.set_num_threads; PyTorch: torch.set_num_threads)")
     print(f"ms per training step (one D step + one G step), batch {BATCH}, medians of {args.steps} steps")
     print(f"{'model':<26} {'minigen':>9} {'PyTorch':>9} {'minigen/PyTorch':>16}")
     for kind, latent in (("dcgan", 100), ("mlp", 32)):

@@ -2,8 +2,9 @@
 
 For each layer shape (batch 64, float32) it prints the median time of the forward pass and
 of forward + backward (input, weight and bias gradients), the GFLOP/s that makes, the share
-of this machine's GEMM peak (a large float32 matrix product measured at the start), and the
-ratio minigen / PyTorch. PyTorch runs with as many threads as BLAS has.
+of this machine's GEMM peak (NumPy's large float32 matrix product on as many BLAS threads,
+measured at the start), and the ratio minigen / PyTorch. Both libraries get `--threads`
+threads (default: every core).
 
     python benchmarks/kernels.py            # add --no-twin to skip the slow NumPy twins
 """
@@ -59,9 +60,15 @@ def blas_description() -> str:
     return ", ".join(f"{i['internal_api']} {i.get('architecture', '?')} kernel, {i['num_threads']} threads" for i in blas)
 
 
-def gemm_peak_gflops() -> float:
+def gemm_peak_gflops(threads: int) -> float:
+    """NumPy's own large float32 product on `threads` BLAS threads (minigen keeps NumPy's BLAS at
+    one thread and splits the work itself; see minigen/kernels/threads.py)."""
+    from threadpoolctl import threadpool_limits
+
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
-    seconds = median_seconds(lambda: a @ a, 5)
+    with threadpool_limits(threads, user_api="blas"):
+        seconds = median_seconds(lambda: a @ a, 5)
+    time.sleep(0.5)  # OpenBLAS's threads spin for about 0.1 s after a product: let them sleep first
     return 2 * 2048**3 / seconds / 1e9
 
 
@@ -175,17 +182,18 @@ def main():
     parser.add_argument("--no-twin", action="store_true", help="skip the NumPy twins (slow)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both libraries (default: every core)")
     args = parser.parse_args()
-    mg.set_num_threads(args.threads)  # Numba's loops and NumPy's BLAS
+    mg.set_num_threads(args.threads)  # minigen's chunk threads and Numba's loops
     try:
         import torch
 
         torch.set_num_threads(args.threads)
     except ImportError:
         torch = None
-    print(f"threads: {args.threads} (minigen: Numba and BLAS; PyTorch: torch.set_num_threads)")
-    peak = gemm_peak_gflops()
+    print(f"threads: {args.threads} (minigen: mg.set_num_threads; PyTorch: torch.set_num_threads)")
     print(f"NumPy BLAS: {blas_description()}")
-    print(f"GEMM peak (2048^3 float32 matmul, NumPy): {peak:.0f} GFLOP/s; batch {BATCH}, float32, medians of >= {args.repeats} runs")
+    peak = gemm_peak_gflops(args.threads)
+    print(f"GEMM peak (2048^3 float32 matmul, NumPy, {args.threads} BLAS threads): {peak:.0f} GFLOP/s")
+    print(f"batch {BATCH}, float32, medians of >= {args.repeats} runs")
     header = (
         f"{'layer':<30} {'pass':<8} {'minigen ms':>10} {'twin ms':>9} {'torch ms':>9} {'GFLOP/s':>8} {'% peak':>7} {'minigen/torch':>14}"
     )

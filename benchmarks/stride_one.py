@@ -58,7 +58,7 @@ def interleaved_medians(fns, repeats: int) -> list[float]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for Numba and BLAS (default: every core)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="minigen's threads (default: every core)")
     args = parser.parse_args()
     mg.set_num_threads(args.threads)
     rng = np.random.default_rng(0)

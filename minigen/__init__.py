@@ -32,7 +32,7 @@ from .engine import (
     transpose,
     where,
 )
-from .kernels._numba import get_num_threads, set_num_threads
+from .kernels.threads import get_num_threads, set_num_threads
 from .notebook import show_figures_in_notebooks as _show_figures_in_notebooks
 from .random import Generator, manual_seed, rand, randn
 from .serialization import load, save

@@ -112,13 +112,16 @@ print("im2col + one matrix product agrees with the convolution:", np.allclose(y,
 # output position $(n, h, w)$, one column per $(i, j, c)$. The C channels of a pixel are then
 # one contiguous run, copied whole, and the product `cols @ W_rows.T` has one row of O
 # channels per output pixel: the next layer's channels-last image, with no reordering in
-# between. (`K.im2col` transposes it back to the textbook layout above.)
+# between. (`K.im2col` transposes it back to the textbook layout above.) The kernels work
+# through a batch a few images at a time, each chunk on one of minigen's threads
+# (`minigen/kernels/threads.py`): the chunk's columns are still in the cache of the core that
+# copied them when the product reads them. So `K.columns` gives the matrix in blocks of rows.
 
 # %%
 import inspect
 
 print(inspect.getsource(getattr(K._im2col, "py_func", K._im2col)))  # py_func: the Python source Numba compiled
-(rows,) = K.columns(x, **geometry)  # the kernel's matrix for x: (N H_out W_out, kh kw C)
+rows = np.concatenate(K.columns(x, **geometry))  # the kernel's matrix for x: (N H_out W_out, kh kw C)
 textbook = rows.reshape(-1, 3, 3, x.shape[1]).transpose(3, 1, 2, 0).reshape(-1, rows.shape[0])  # rows (c, i, j), columns (n, h, w)
 print(f"kernel's matrix {rows.shape}, textbook's {cols.shape}; the same entries:", np.array_equal(textbook, cols))
 

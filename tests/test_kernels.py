@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -99,6 +101,9 @@ def test_weight_grad_is_the_adjoint_in_the_weight(case):
 
 
 def test_chunking_through_the_batch_changes_nothing(monkeypatch):
+    from minigen.kernels import threads
+
+    monkeypatch.setattr(threads, "MIN_CHUNKS", 1)  # first the whole batch as one chunk
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((5, 3, 9, 9)), rng.standard_normal((4, 3, 3, 3))
     geometry, out_hw = ((2, 1), (1, 0), (1, 2)), (4, 5)
@@ -108,7 +113,7 @@ def test_chunking_through_the_batch_changes_nothing(monkeypatch):
         K.conv_transpose2d(y, w, None, *geometry, (9, 9)),
         K.conv2d_weight_grad(x, y, (3, 3), *geometry),
     ]
-    (whole_columns,) = K.columns(x, (3, 3), *geometry, out_hw)
+    (whole_columns,) = K.columns(x, (3, 3), *geometry, out_hw)  # the whole batch is one chunk
     monkeypatch.setattr(K, "CHUNK_BYTES", 1)  # one image per chunk
     kept = K.columns(x, (3, 3), *geometry, out_hw)
     assert len(kept) == 5
@@ -278,23 +283,66 @@ def test_adam_kernel_equals_its_twin(weight_decay, decoupled, dtype):
     assert not O.adam_update(*fast, step=4, **settings)
 
 
-def test_one_thread_budget_for_numba_and_blas():
+def test_numpys_blas_runs_one_thread_and_minigens_threads_do_not_change_the_numbers():
     from threadpoolctl import threadpool_info
+
+    from minigen.kernels import threads
+
+    numpys = [lib for lib in threadpool_info() if lib["user_api"] == "blas" and "numpy" in lib["filepath"]]
+    assert numpys and {lib["num_threads"] for lib in numpys} == {1}  # set by `import minigen`
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((9, 3, 10, 10)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    y = rng.standard_normal((9, 4, 10, 10)).astype(np.float32)
+    a, b = rng.standard_normal((300, 200)).astype(np.float32), rng.standard_normal((200, 100)).astype(np.float32)
+    assert 300 * 200 * 100 >= threads.SPLIT_FROM
+
+    def results():
+        return [
+            K.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), (10, 10)),
+            K.conv_transpose2d(y, w, None, (1, 1), (1, 1), (1, 1), (10, 10)),
+            K.conv2d_weight_grad(x, y, (3, 3), (1, 1), (1, 1), (1, 1)),
+            threads.matmul(a, b),
+            threads.matmul(a.T.copy().T, b),  # a transposed view, as the weight gradient multiplies
+        ]
 
     before = mg.get_num_threads()
     try:
         mg.set_num_threads(1)
         assert mg.get_num_threads() == 1
-        assert {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"} == {1}
-        x = np.random.default_rng(0).standard_normal((2, 3, 6, 6))
-        w = np.random.default_rng(1).standard_normal((4, 3, 3, 3))
-        np.testing.assert_allclose(
-            K.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), (6, 6)), K.conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), (6, 6))
-        )
+        one = results()
+        mg.set_num_threads(2)
+        two = results()
+        ran_on = set(threads.map_chunks(lambda _: (time.sleep(0.01), threading.current_thread().name)[1], range(4)))
     finally:
         mg.set_num_threads(before)
+    for a_one, a_two in zip(one, two):
+        np.testing.assert_array_equal(a_one, a_two)
+    np.testing.assert_allclose(one[0], K.conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), (10, 10)), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(one[3], a @ b, rtol=1e-5, atol=1e-4)
+    assert len(ran_on) == 2 and threading.current_thread().name in ran_on  # the caller and one helper
     with pytest.raises(ValueError, match=r"set_num_threads: n must be a positive int, got 0"):
         mg.set_num_threads(0)
+
+
+def test_a_chunk_that_raises_raises_in_the_caller_after_the_other_chunks_are_done():
+    from minigen.kernels import threads
+
+    done = []
+
+    def work(k):
+        if k == 1:
+            raise ValueError("chunk 1")
+        time.sleep(0.01)
+        done.append(k)
+
+    with pytest.raises(ValueError, match="chunk 1"):
+        threads.map_chunks(work, range(6))
+    assert sorted(done) == [0, 2, 3, 4, 5]
+    assert threads.map_chunks(lambda k: threads.map_chunks(lambda j: 10 * k + j, range(3)), range(3)) == [
+        [0, 1, 2],
+        [10, 11, 12],
+        [20, 21, 22],
+    ]
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.2, 1.0])

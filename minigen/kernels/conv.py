@@ -25,7 +25,8 @@ import itertools
 
 import numpy as np
 
-from ._numba import njit, prange, scratch
+from ._numba import njit, scratch
+from .threads import batch_chunks, map_chunks
 
 Pair = tuple[int, int]
 
@@ -64,16 +65,17 @@ def _as_nchw(x: np.ndarray) -> np.ndarray:
     return x.transpose(0, 3, 1, 2)
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _im2col(x, kh, kw, sh, sw, ph, pw, dh, dw, out_h, out_w, cols):
     """cols[(n, h, w), (i, j, c)] = x_pad[n, h*sh + i*dh - ph, w*sw + j*dw - pw, c] for a channels-last
     x (0 in the padding).
 
     Row (n, h, w) of cols is the receptive field of output position (h, w) of image n, kernel
-    offset by kernel offset, each offset's C channels copied as one run.
+    offset by kernel offset, each offset's C channels copied as one run. One thread's work
+    (nogil: the threads of `map_chunks` run it on their chunks of images side by side).
     """
     batch, height, width, channels = x.shape
-    for nh in prange(batch * out_h):
+    for nh in range(batch * out_h):
         n, h = nh // out_h, nh % out_h
         for w in range(out_w):
             row = cols[nh * out_w + w]
@@ -99,18 +101,18 @@ def _readers(size: int, kernel: int, stride: int, padding: int, dilation: int, o
     return np.where((rest == 0) & (0 <= o) & (o < out_size), o, -1)
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _col2im(cols, row_readers, column_readers, out_h, out_w, bias, x):
     """The adjoint of _im2col: x[n, top, left, c] = bias[c] + the sum of the cols entries _im2col
     copied it to (bias 0 for the adjoint itself; a transposed convolution's bias for free).
 
     Gathered pixel by pixel: the pixel (top, left) was copied to output position (h, w) at kernel
     offset (i, j) where h = row_readers[top, i] and w = column_readers[left, j] (`_readers` of
-    the geometry). Each thread writes its own rows of pixels.
+    the geometry). One thread's work, as _im2col's.
     """
     batch, height, width, channels = x.shape
     kh, kw = row_readers.shape[1], column_readers.shape[1]
-    for nt in prange(batch * height):
+    for nt in range(batch * height):
         n, top = nt // height, nt % height
         for left in range(width):
             for c in range(channels):
@@ -159,11 +161,11 @@ def _im2col_rows(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, o
     return out
 
 
-# The fast operations work through the batch a few images at a time, so that each chunk's
-# column matrix stays in the processor's cache between being written (by Numba) and read
-# (by the GEMM): the whole matrix for a batch of 64 can be 50 MB, and streaming it through
-# main memory twice costs more than the arithmetic. See benchmarks/README.md.
-CHUNK_BYTES = 16 << 20
+# The fast operations work through the batch a few images at a time, each chunk on one of
+# minigen's threads (`threads.map_chunks`): copying its receptive fields, multiplying and
+# writing its output, so that the chunk's column matrix stays in the cache of the core that
+# wrote it until the GEMM has read it. See benchmarks/README.md for the sizes measured.
+CHUNK_BYTES = 2 << 20
 
 # A convolution's forward may keep its column matrices for the weight gradient, which reads
 # the same ones: one im2col fewer per layer and step, for this much memory at most per layer
@@ -171,10 +173,10 @@ CHUNK_BYTES = 16 << 20
 KEEP_COLUMNS_BYTES = 64 << 20
 
 
-def _chunks(batch: int, bytes_per_image: int):
-    """Slices of the batch, each with about CHUNK_BYTES of column matrix (at least one image)."""
-    step = max(1, CHUNK_BYTES // max(1, bytes_per_image))
-    return [slice(n, min(n + step, batch)) for n in range(0, batch, step)]
+def _chunks(batch: int, bytes_per_image: int) -> list[slice]:
+    """The chunks of the batch (`threads.batch_chunks`), each with at most about CHUNK_BYTES of
+    column matrix."""
+    return batch_chunks(batch, bytes_per_image, CHUNK_BYTES)
 
 
 def _pixels(part: slice, hw: Pair) -> slice:
@@ -193,12 +195,12 @@ def columns(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw
     receptive fields again."""
     x = channels_last(x)
     per_image = column_bytes((1, x.shape[3]), kernel, out_hw, x.itemsize)
-    return [_im2col_rows(x[part], kernel, stride, padding, dilation, out_hw) for part in _chunks(x.shape[0], per_image)]
+    return map_chunks(lambda part: _im2col_rows(x[part], kernel, stride, padding, dilation, out_hw), _chunks(x.shape[0], per_image))
 
 
 def _columns_of_chunk(x, part, k: int, kept, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
     """The column matrix of the k-th chunk of the channels-last batch x: the kept one (then x may
-    be None), or copied now into scratch."""
+    be None), or copied now into this thread's scratch."""
     if kept is not None:
         return kept[k]
     rows = (part.stop - part.start) * out_hw[0] * out_hw[1]
@@ -221,9 +223,13 @@ def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw:
     w_rows = _weight_rows(weight)
     y = np.empty((batch, *out_hw, out_channels), dtype=weight.dtype)
     y_rows = y.reshape(-1, out_channels)
-    for k, part in enumerate(_chunks(batch, column_bytes((1, channels), (kh, kw), out_hw, weight.itemsize))):
+
+    def chunk(k_part):
+        k, part = k_part
         cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
         np.matmul(cols, w_rows.T, out=y_rows[_pixels(part, out_hw)])
+
+    map_chunks(chunk, list(enumerate(_chunks(batch, column_bytes((1, channels), (kh, kw), out_hw, weight.itemsize)))))
     if bias is not None:
         y += bias
     return _as_nchw(y)
@@ -240,18 +246,21 @@ def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pai
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
     readers = _readers_of(out_hw, (kh, kw), stride, padding, dilation, (height, width))
     bias = np.zeros(out_channels, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
-    for part in _chunks(batch, column_bytes((1, out_channels), (kh, kw), (height, width), x.itemsize)):
+
+    def chunk(part):
         pixels = _pixels(part, (height, width))
         product = scratch("gemm", (pixels.stop - pixels.start, w_rows.shape[1]), x.dtype)
         np.matmul(x_rows[pixels], w_rows, out=product)
         _col2im(product, *readers, height, width, bias, y[part])  # adds the bias as it writes y
+
+    map_chunks(chunk, _chunks(batch, column_bytes((1, out_channels), (kh, kw), (height, width), x.itemsize)))
     return _as_nchw(y)
 
 
 def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, kept=None) -> np.ndarray:
     """dL/dW[o, c, i, j] = sum over n, h, w of grad_y[n, o, h, w] x_pad[n, c, h s + i d, w s + j d]:
     per chunk, grad_y's channels-last rows (transposed) times the columns of x (copied now, or
-    `kept` by the forward).
+    `kept` by the forward); the chunks' products are added in their order.
 
     At stride 1 the sum pairs the same pixels of x and grad_y if grad_y is seen as the input
     and x as the output gradient, with the `turned` geometry: then the columns copied are
@@ -266,10 +275,16 @@ def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dil
     grad_y = channels_last(grad_y)
     out_channels, out_hw = grad_y.shape[3], grad_y.shape[1:3]
     grad_rows = grad_y.reshape(-1, out_channels)
-    grad_w = np.zeros((out_channels, kernel[0] * kernel[1] * channels), dtype=grad_y.dtype)
-    for k, part in enumerate(_chunks(batch, column_bytes((1, channels), kernel, out_hw, grad_y.itemsize))):
+
+    def chunk(k_part):
+        k, part = k_part
         cols = _columns_of_chunk(x, part, k, kept, kernel, stride, padding, dilation, out_hw)
-        grad_w += grad_rows[_pixels(part, out_hw)].T @ cols
+        return grad_rows[_pixels(part, out_hw)].T @ cols
+
+    products = map_chunks(chunk, list(enumerate(_chunks(batch, column_bytes((1, channels), kernel, out_hw, grad_y.itemsize)))))
+    grad_w = products[0]
+    for product in products[1:]:
+        grad_w += product
     return np.ascontiguousarray(grad_w.reshape(out_channels, *kernel, channels).transpose(0, 3, 1, 2))
 
 

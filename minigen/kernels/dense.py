@@ -1,19 +1,22 @@
 r"""The dense (fully connected) layer: $y = x W^\top + b$, with $W$ of shape (out, in) as in PyTorch.
 
 There is no Numba here on purpose: a dense layer is a single matrix product, and NumPy's
-BLAS already runs it near the machine's peak. The fast version only avoids temporaries
-(the bias is added in place); its gradients are matrix products too
-($\bar x = \bar y W$, $\bar W = \bar y^\top x$, $\bar b = \sum_n \bar y_n$) and are written
-with the engine's `matmul` in `minigen.functional.layers`.
+BLAS already runs it near the machine's peak (on minigen's threads, `threads.matmul`: NumPy's
+own BLAS is kept at one thread). The fast version only avoids temporaries (the bias is added
+in place); its gradients are matrix products too
+($\bar x = \bar y W$, $\bar W = \bar y^\top x$, $\bar b = \sum_n \bar y_n$), in
+`minigen.functional.layers`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .threads import matmul
+
 
 def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
-    y = np.matmul(x, weight.T)
+    y = matmul(x.reshape(-1, x.shape[-1]), weight.T).reshape(*x.shape[:-1], weight.shape[0])
     if bias is not None:
         y += bias
     return y

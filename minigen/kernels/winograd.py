@@ -37,8 +37,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba import njit, prange, scratch
+from ._numba import njit, scratch
 from .conv import _as_nchw, channels_last, turned, turned_padding
+from .threads import batch_chunks, map_chunks
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
 B_T = np.array([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.0], [0.0, 1.0, 0.0, -1.0]])
@@ -89,7 +90,7 @@ def _tile_positions(tiles: int, padding: int, size: int, dtype):
     return np.clip(positions, 0, size - 1), inside
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _input_transform(x, rows, rows_inside, columns, columns_inside, v):
     """v[(i, j), (n, th, tw), c] = (B^T d B)[i, j] (at k = 4 i + j) for the 4x4 tile d of channel c
     of the channels-last image x[n] padded with zeros, whose rows are rows[th] and columns
@@ -97,10 +98,11 @@ def _input_transform(x, rows, rows_inside, columns, columns_inside, v):
 
     Tile by tile, every channel at once: t = B^T d one column of d at a time, then t B one row
     of t at a time. The tile's positions are clamped into the image and its pixels in the
-    padding multiplied by 0 (f g), so the loop over channels has no branches."""
+    padding multiplied by 0 (f g), so the loop over channels has no branches. One thread's work
+    (nogil: the threads of `map_chunks` run it on their chunks of images side by side)."""
     batch, channels = x.shape[0], x.shape[3]
     tiles_h, tiles_w = rows.shape[0], columns.shape[0]
-    for nt in prange(batch * tiles_h):
+    for nt in range(batch * tiles_h):
         n, th = nt // tiles_h, nt % tiles_h
         r, f = _four(rows, th), _four(rows_inside, th)
         for tw in range(tiles_w):
@@ -117,15 +119,15 @@ def _input_transform(x, rows, rows_inside, columns, columns_inside, v):
                 v[12, tile, c], v[13, tile, c], v[14, tile, c], v[15, tile, c] = _b_t(t30, t31, t32, t33)
 
 
-@njit(parallel=True, cache=True)
+@njit(nogil=True, cache=True)
 def _output_transform(m, bias, tiles_h, tiles_w, y):
     """y[n, 2 th + a, 2 tw + b, o] = (A^T M A)[a, b] + bias[o] for the tile (n, th, tw), cropped
     to the channels-last y.
 
     Tile by tile, every channel at once: r = A^T M one column of M at a time, then r A one row
-    of r at a time."""
+    of r at a time. One thread's work, as _input_transform's."""
     batch, height, width, channels = y.shape
-    for nt in prange(batch * tiles_h):
+    for nt in range(batch * tiles_h):
         n, th = nt // tiles_h, nt % tiles_h
         top = 2 * th
         for tw in range(tiles_w):
@@ -147,14 +149,15 @@ def _output_transform(m, bias, tiles_h, tiles_w, y):
                         y[n, top + 1, left + 1, o] = y11 + bias[o]
 
 
-# Like im2col, the transforms work through the batch a few images at a time, so that the
-# transformed tiles are still in the cache when the GEMMs read them.
-CHUNK_BYTES = 4 << 20
+# Like im2col, the transforms work through the batch a few images at a time, each chunk on one
+# of minigen's threads, so that the transformed tiles are still in that core's cache when the
+# GEMMs read them.
+CHUNK_BYTES = 1 << 20
 
 
 def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """y = conv(x, W) + b for a 3x3 kernel, stride 1, dilation 1: per chunk of images, input
-    transform, 16 GEMMs, output transform. `out_hw` may crop the natural output (as
+    """y = conv(x, W) + b for a 3x3 kernel, stride 1, dilation 1: per chunk of images (on
+    minigen's threads), input transform, 16 GEMMs, output transform. `out_hw` may crop the natural output (as
     `conv.conv2d`'s does). y is channels last in memory."""
     x = channels_last(x)
     batch, channels = x.shape[0], x.shape[3]
@@ -165,16 +168,17 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
     rows = _tile_positions(tiles_h, padding[0], x.shape[1], x.dtype)
     columns = _tile_positions(tiles_w, padding[1], x.shape[2], x.dtype)
-    per_image = 16 * tiles_h * tiles_w * max(channels, out_channels) * x.itemsize
-    step = max(1, CHUNK_BYTES // per_image)
-    for start in range(0, batch, step):
-        part = slice(start, min(start + step, batch))
+
+    def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
         v = scratch("winograd_v", (16, tiles, channels), x.dtype)
         _input_transform(x[part], *rows, *columns, v)
         m = scratch("winograd_m", (16, tiles, out_channels), x.dtype)
         np.matmul(v, u, out=m)
         _output_transform(m, bias, tiles_h, tiles_w, y[part])
+
+    per_image = 16 * tiles_h * tiles_w * max(channels, out_channels) * x.itemsize
+    map_chunks(chunk, batch_chunks(batch, per_image, CHUNK_BYTES))
     return _as_nchw(y)
 
 
