@@ -288,8 +288,6 @@ def test_numpys_blas_runs_one_thread_and_minigens_threads_do_not_change_the_numb
 
     from minigen.kernels import threads
 
-    numpys = [lib for lib in threadpool_info() if lib["user_api"] == "blas" and "numpy" in lib["filepath"]]
-    assert numpys and {lib["num_threads"] for lib in numpys} == {1}  # set by `import minigen`
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((9, 3, 10, 10)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
     y = rng.standard_normal((9, 4, 10, 10)).astype(np.float32)
@@ -315,6 +313,8 @@ def test_numpys_blas_runs_one_thread_and_minigens_threads_do_not_change_the_numb
         ran_on = set(threads.map_chunks(lambda _: (time.sleep(0.01), threading.current_thread().name)[1], range(4)))
     finally:
         mg.set_num_threads(before)
+    numpys = [lib for lib in threadpool_info() if lib["user_api"] == "blas" and "numpy" in lib["filepath"]]
+    assert numpys and {lib["num_threads"] for lib in numpys} == {1}  # since the first convolution
     for a_one, a_two in zip(one, two):
         np.testing.assert_array_equal(a_one, a_two)
     np.testing.assert_allclose(one[0], K.conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), (10, 10)), rtol=1e-4, atol=1e-4)
@@ -322,6 +322,29 @@ def test_numpys_blas_runs_one_thread_and_minigens_threads_do_not_change_the_numb
     assert len(ran_on) == 2 and threading.current_thread().name in ran_on  # the caller and one helper
     with pytest.raises(ValueError, match=r"set_num_threads: n must be a positive int, got 0"):
         mg.set_num_threads(0)
+
+
+def test_numpys_blas_keeps_its_threads_until_the_first_convolution():
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from threadpoolctl import threadpool_info
+        import minigen as mg
+        from minigen import functional as F
+
+        def numpys():
+            return {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas" and "numpy" in lib["filepath"]}
+
+        mg.set_num_threads(2)
+        x = mg.Tensor(np.ones((64, 784), np.float32))
+        F.linear(x, mg.Tensor(np.ones((256, 784), np.float32), requires_grad=True)).sum().backward()
+        dense_only = numpys()
+        F.conv2d(mg.Tensor(np.ones((2, 3, 8, 8), np.float32)), mg.Tensor(np.ones((4, 3, 3, 3), np.float32)))
+        print(dense_only, numpys())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")[-2]
+    assert out == "{2} {1}", out  # two BLAS threads for the dense layer, one from the convolution on
 
 
 def test_a_chunk_that_raises_raises_in_the_caller_after_the_other_chunks_are_done():
