@@ -1,4 +1,4 @@
-"""How minigen uses Numba: cached compilation, threads that do not fight BLAS, and buffers.
+"""How minigen uses Numba: cached compilation, a threading layer whose threads sleep, and buffers.
 
 - Every kernel is `njit(cache=True)`. Numba writes its cache next to the source when it can,
   else to a per-user folder, or to `NUMBA_CACHE_DIR` when that is set: an installed package

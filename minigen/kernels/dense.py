@@ -1,9 +1,9 @@
 r"""The dense (fully connected) layer: $y = x W^\top + b$, with $W$ of shape (out, in) as in PyTorch.
 
 There is no Numba here on purpose: a dense layer is a single matrix product, and NumPy's
-BLAS already runs it near the machine's peak (on minigen's threads, `threads.matmul`: NumPy's
-own BLAS is kept at one thread). The fast version only avoids temporaries (the bias is added
-in place); its gradients are matrix products too
+BLAS already runs it near the machine's peak (`threads.matmul`: on BLAS's own threads, or,
+once the process has run a convolution, split over minigen's). The fast version only avoids
+temporaries (the bias is added in place); its gradients are matrix products too
 ($\bar x = \bar y W$, $\bar W = \bar y^\top x$, $\bar b = \sum_n \bar y_n$), in
 `minigen.functional.layers`.
 """

@@ -158,5 +158,5 @@ def matmuls(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a @ b for 2-D arrays, the rows of the result split over minigen's threads (`matmuls`)."""
+    """a @ b for 2-D arrays, on BLAS's threads or split over minigen's (`matmuls`)."""
     return matmuls([(a, b)])[0]
