@@ -358,8 +358,13 @@ def test_a_chunk_that_raises_raises_in_the_caller_after_the_other_chunks_are_don
         time.sleep(0.01)
         done.append(k)
 
-    with pytest.raises(ValueError, match="chunk 1"):
-        threads.map_chunks(work, range(6))
+    before = mg.get_num_threads()
+    try:
+        mg.set_num_threads(2)
+        with pytest.raises(ValueError, match="chunk 1"):
+            threads.map_chunks(work, range(6))
+    finally:
+        mg.set_num_threads(before)
     assert sorted(done) == [0, 2, 3, 4, 5]
     assert threads.map_chunks(lambda k: threads.map_chunks(lambda j: 10 * k + j, range(3)), range(3)) == [
         [0, 1, 2],

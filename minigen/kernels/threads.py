@@ -6,18 +6,18 @@ thread takes the next chunk not yet taken and does all three, so a chunk's colum
 the cache of the core that wrote them, and no core waits for another between the steps. The
 other way, each step spread over every core in turn (Numba's parallel loops, then OpenBLAS's
 threads), the 3x3 layer of `benchmarks/kernels.py` (32 channels, 28x28, batch 64) took 6.8-7.0
-ms for its Winograd forward against 5.0-5.4 now, and 11.0-11.3 ms for its weight gradient
-against 6.9-7.4 (benchmarks/README.md).
+ms for its Winograd forward against 4.8-5.4 now, and 11.0-11.3 ms for its weight gradient
+against 6.8-7.4 (benchmarks/README.md, "Threads").
 
 That needs NumPy's BLAS at one thread: an OpenBLAS thread that has just worked keeps spinning
-for about 0.1 s, waiting for more, and takes a core from the chunk threads (right after a
-two-thread product that Winograd forward took 9.6-10 ms). So at its first convolution minigen
-sets NumPy's BLAS to one thread, for the rest of the process, and from then on it splits the
-large dense products over its own threads too (`matmuls`). Until then, in a process with no
-convolution (an MLP VAE, an MLP GAN), dense products run on BLAS's own threads, which start
-faster than ours (a 64 x 784 by 784 x 256 product: 0.18 ms on two BLAS threads, 0.25 ms
-split over two of minigen's). Their last bits can differ between the two ways: OpenBLAS's
-threads add some products in another order than one thread does.
+for about 0.1 s, waiting for more, and takes a core from the chunk threads (during that time
+after a two-thread product, that Winograd forward took 9.4-10.1 ms, else 5.1). So at its first
+convolution minigen sets NumPy's BLAS to one thread, for the rest of the process, and from
+then on it splits the large dense products over its own threads too (`matmuls`). Until
+then, in a process with no convolution (an MLP VAE, an MLP GAN), dense products run on BLAS's
+own threads, which start faster than ours (a 64 x 784 by 784 x 256 product: 0.18 ms on two
+BLAS threads, 0.25 ms split over two of minigen's). Their last bits can differ between the
+two ways: OpenBLAS's threads add some products in another order than one thread does.
 
 `set_num_threads(n)` sets how many threads minigen uses: these, and Numba's parallel loops
 (the elementwise kernels), which run between them, never at the same time. The numbers of the
