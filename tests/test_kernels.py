@@ -347,6 +347,16 @@ def test_numpys_blas_keeps_its_threads_until_the_first_convolution():
     assert out == "{2} {1}", out  # two BLAS threads for the dense layer, one from the convolution on
 
 
+@pytest.mark.parametrize("size", [8, 16])  # im2col and col2im; Winograd (float32, 3x3, from 14x14)
+def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(size):
+    x = mg.Tensor(np.ones((0, 4, size, size), np.float32), requires_grad=True)
+    w = mg.Tensor(np.ones((4, 4, 3, 3), np.float32), requires_grad=True)
+    y = F.conv2d(x, w, padding=1) + F.conv_transpose2d(x, w, padding=1)
+    y.sum().backward()
+    assert y.shape == (0, 4, size, size) and x.grad.shape == x.shape
+    np.testing.assert_array_equal(w.grad.data, np.zeros((4, 4, 3, 3), np.float32))
+
+
 def test_a_chunk_that_raises_raises_in_the_caller_after_the_other_chunks_are_done():
     from minigen.kernels import threads
 

@@ -282,9 +282,8 @@ def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dil
         cols = _columns_of_chunk(x, part, k, kept, kernel, stride, padding, dilation, out_hw)
         return grad_rows[_pixels(part, out_hw)].T @ cols
 
-    products = map_chunks(chunk, list(enumerate(_chunks(batch, column_bytes((1, channels), kernel, out_hw, grad_y.itemsize)))))
-    grad_w = products[0]
-    for product in products[1:]:
+    grad_w = np.zeros((out_channels, kernel[0] * kernel[1] * channels), dtype=grad_y.dtype)
+    for product in map_chunks(chunk, list(enumerate(_chunks(batch, column_bytes((1, channels), kernel, out_hw, grad_y.itemsize))))):
         grad_w += product
     return np.ascontiguousarray(grad_w.reshape(out_channels, *kernel, channels).transpose(0, 3, 1, 2))
 

@@ -126,6 +126,8 @@ def batch_chunks(batch: int, bytes_per_image: int, chunk_bytes: int) -> list[sli
     of work each (at least one image), and at least MIN_CHUNKS of them while there are images
     enough. The same whatever the number of threads, so that results do not depend on it."""
     count = min(batch, max(MIN_CHUNKS, -(-batch * bytes_per_image // chunk_bytes)))
+    if count == 0:  # an empty batch
+        return []
     bounds = [batch * k // count for k in range(count + 1)]
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
