@@ -61,8 +61,9 @@ def blas_description() -> str:
 
 
 def gemm_peak_gflops(threads: int) -> float:
-    """NumPy's own large float32 product on `threads` BLAS threads (minigen keeps NumPy's BLAS at
-    one thread and splits the work itself; see minigen/kernels/threads.py)."""
+    """NumPy's own large float32 product on `threads` BLAS threads (from its first convolution on,
+    minigen keeps NumPy's BLAS at one thread and splits the work itself; see
+    minigen/kernels/threads.py)."""
     from threadpoolctl import threadpool_limits
 
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
