@@ -125,10 +125,12 @@ def batch_chunks(batch: int, bytes_per_image: int, chunk_bytes: int) -> list[sli
     """Slices of a batch of images, of equal sizes give or take one image: at most `chunk_bytes`
     of work each (at least one image), and at least MIN_CHUNKS of them while there are images
     enough. The same whatever the number of threads, so that results do not depend on it."""
-    count = min(batch, max(MIN_CHUNKS, -(-batch * bytes_per_image // chunk_bytes)))
-    if count == 0:  # an empty batch
-        return []
-    bounds = [batch * k // count for k in range(count + 1)]
+    return _equal_slices(batch, min(batch, max(MIN_CHUNKS, -(-batch * bytes_per_image // chunk_bytes))))
+
+
+def _equal_slices(length: int, count: int) -> list[slice]:
+    """[0, length) cut into `count` (at most `length`) slices whose sizes differ by one at most."""
+    bounds = [length * k // count for k in range(count + 1)] if count else []
     return [slice(start, stop) for start, stop in zip(bounds, bounds[1:])]
 
 
@@ -152,8 +154,7 @@ def matmuls(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
     for (a, b), out in zip(pairs, outs):
         by_columns = b.shape[1] > a.shape[0]
         length = b.shape[1] if by_columns else a.shape[0]
-        bounds = [length * k // parts for k in range(parts + 1)]
-        for block in (slice(start, stop) for start, stop in zip(bounds, bounds[1:]) if stop > start):
+        for block in _equal_slices(length, min(parts, length)):
             chunks.append((a, b[:, block], out[:, block]) if by_columns else (a[block], b, out[block]))
     map_chunks(lambda chunk: np.matmul(chunk[0], chunk[1], out=chunk[2]), chunks)
     return outs
