@@ -2,10 +2,11 @@
 
 Both start from the same weights (copied from minigen's initialisation into PyTorch), see
 the same batches in the same order, binarised the same way, with the same noise eps, and
-use Adam with the same settings. The script prints both test ELBOs (on the same fixed
-binarisation of the test set) and the median time per epoch of each. On the bundled digits
-always; on MNIST too when its files are present (`python -m minigen ...` downloads them, or
-copy them into $MINIGEN_DATA/mnist).
+use Adam with the same settings, one epoch of each in turn (so that a slow spell of the
+machine slows both). The script prints both test ELBOs (on the same fixed binarisation of
+the test set), the median time per epoch of each, and the median of the epochs' ratios. On
+the bundled digits always; on MNIST too when its files are present (`python -m minigen ...`
+downloads them, or copy them into $MINIGEN_DATA/mnist).
 
     python benchmarks/vae_vs_torch.py [--epochs 5]
 """
@@ -22,6 +23,11 @@ import minigen as mg
 from minigen import optim
 from minigen.data import binarize_fixed, data_root, load_digits, load_mnist
 from minigen.models import VAE
+
+# Seconds between one library's epoch and the other's: both keep their threads spinning for a
+# while after their last product (OpenBLAS's about 0.1 s, PyTorch's OpenMP threads too), and
+# a spinning thread takes a core from the other library's first steps.
+PAUSE = 0.5
 
 
 def schedule(n_train: int, epochs: int, batch: int, pixels_shape, latent: int, seed: int = 0):
@@ -40,19 +46,16 @@ def schedule(n_train: int, epochs: int, batch: int, pixels_shape, latent: int, s
     return plan
 
 
-def train_minigen(model, train_x, plan, lr):
-    opt = optim.Adam(model.parameters(), lr=lr)
-    seconds = []
-    for batches in plan:
-        start = time.perf_counter()
-        for idx, threshold, eps in batches:
-            x = (threshold < train_x[idx]).astype(np.float32)
-            loss = -model.elbo(x, eps=eps).elbo.mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+def minigen_epoch(model, opt, train_x, batches):
+    """One epoch of minigen's training; returns its time in seconds."""
+    start = time.perf_counter()
+    for idx, threshold, eps in batches:
+        x = (threshold < train_x[idx]).astype(np.float32)
+        loss = -model.elbo(x, eps=eps).elbo.mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
 
 
 def minigen_test_elbo(model, test_x, eps):
@@ -87,19 +90,16 @@ def torch_twin(torch, model: VAE):
     return twin
 
 
-def train_torch(torch, twin, train_x, plan, lr):
-    opt = torch.optim.Adam(twin.parameters(), lr=lr)
-    seconds = []
-    for batches in plan:
-        start = time.perf_counter()
-        for idx, threshold, eps in batches:
-            x = torch.from_numpy((threshold < train_x[idx]).astype(np.float32))
-            loss = -twin.elbo(x, torch.from_numpy(eps)).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        seconds.append(time.perf_counter() - start)
-    return seconds
+def torch_epoch(torch, twin, opt, train_x, batches):
+    """The same epoch in PyTorch; returns its time in seconds."""
+    start = time.perf_counter()
+    for idx, threshold, eps in batches:
+        x = torch.from_numpy((threshold < train_x[idx]).astype(np.float32))
+        loss = -twin.elbo(x, torch.from_numpy(eps)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return time.perf_counter() - start
 
 
 def compare(name, train_x, test_x, hidden, latent, batch, epochs, lr, torch):
@@ -109,7 +109,15 @@ def compare(name, train_x, test_x, hidden, latent, batch, epochs, lr, torch):
     plan = schedule(len(train_x), epochs, batch, train_x.shape[1:], latent)
     test_bin = binarize_fixed(test_x, seed=1)
     test_eps = np.random.default_rng(2).standard_normal((len(test_x), latent)).astype(np.float32)
-    ours = train_minigen(model, train_x, plan, lr)
+    opt = optim.Adam(model.parameters(), lr=lr)
+    topt = torch.optim.Adam(twin.parameters(), lr=lr) if torch else None
+    ours, theirs = [], []
+    for batches in plan:
+        time.sleep(PAUSE)
+        ours.append(minigen_epoch(model, opt, train_x, batches))
+        if torch:
+            time.sleep(PAUSE)
+            theirs.append(torch_epoch(torch, twin, topt, train_x, batches))
     steps = len(plan[0])
     print(f"\n{name}: {model.pixels}-{hidden}-{latent} VAE, batch {batch}, {epochs} epochs of {steps} steps, Adam lr {lr}")
     print(
@@ -117,14 +125,17 @@ def compare(name, train_x, test_x, hidden, latent, batch, epochs, lr, torch):
         f"{statistics.median(ours):.3f} s per epoch ({1e3 * statistics.median(ours) / steps:.2f} ms per step)"
     )
     if torch:
-        theirs = train_torch(torch, twin, train_x, plan, lr)
         with torch.no_grad():
             elbo = twin.elbo(torch.from_numpy(test_bin), torch.from_numpy(test_eps)).mean().item()
         print(
             f"  PyTorch  test ELBO {elbo:8.3f} nats   "
             f"{statistics.median(theirs):.3f} s per epoch ({1e3 * statistics.median(theirs) / steps:.2f} ms per step)"
         )
-        print(f"  minigen / PyTorch time per epoch: {statistics.median(ours) / statistics.median(theirs):.2f}x")
+        ratios = [a / b for a, b in zip(ours, theirs)]
+        print(
+            f"  minigen / PyTorch time per epoch: {statistics.median(ratios):.2f}x "
+            f"(median of the epochs' ratios; from {min(ratios):.2f}x to {max(ratios):.2f}x)"
+        )
 
 
 def main():

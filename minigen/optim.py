@@ -75,8 +75,8 @@ class Optimizer:
             self._update(p.data, p.grad.data, self.state.setdefault(position, {}), group)
             p._changed_in_place()  # a graph that used the old values can no longer backpropagate
 
-    def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> bool:
-        """Update theta in place; return False if the gradient had a NaN or an infinity."""
+    def _update(self, theta: np.ndarray, grad: np.ndarray, state: dict, group: dict) -> None:
+        """Update theta in place (`step` has checked that the gradient is finite)."""
         raise NotImplementedError
 
     def state_dict(self) -> dict:
@@ -128,7 +128,6 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay, nesterov=nesterov))
 
     def _update(self, theta, grad, state, group):
-        finite = bool(np.isfinite(grad).all())
         d = grad + group["weight_decay"] * theta if group["weight_decay"] else grad
         mu = group["momentum"]
         if mu:
@@ -140,7 +139,6 @@ class SGD(Optimizer):
             b = state["momentum_buffer"]
             d = d + mu * b if group["nesterov"] else b
         theta -= group["lr"] * d
-        return finite
 
 
 class Adam(Optimizer):
@@ -166,7 +164,7 @@ class Adam(Optimizer):
         (beta1, beta2) = group["betas"]
         # The equations above, in one pass over memory (minigen.kernels.optim; its NumPy twin
         # there spells them out line by line).
-        return adam_update(
+        adam_update(
             theta,
             grad,
             state["exp_avg"],
@@ -213,7 +211,6 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum, centered=centered))
 
     def _update(self, theta, grad, state, group):
-        finite = bool(np.isfinite(grad).all())
         alpha, eps, mu = group["alpha"], group["eps"], group["momentum"]
         if group["weight_decay"]:
             grad = grad + group["weight_decay"] * theta
@@ -239,7 +236,6 @@ class RMSprop(Optimizer):
             state["momentum_buffer"] += step
             step = state["momentum_buffer"]
         theta -= group["lr"] * step
-        return finite
 
 
 class _Schedule:

@@ -9,9 +9,12 @@ $$m \leftarrow \beta_1 m + (1 - \beta_1) g, \quad v \leftarrow \beta_2 v + (1 - 
 \theta \leftarrow \theta - \frac{\eta}{1 - \beta_1^t} \cdot \frac{m}{\sqrt{v} / \sqrt{1 - \beta_2^t} + \epsilon}$$
 
 (the bias corrections folded into the step size and the denominator, as PyTorch does), with
-L2 weight decay added to $g$ first, or decoupled (AdamW) applied to $\theta$ first. It also
-reports whether every gradient was finite, so the optimizer can stop a diverging run
-without another pass.
+L2 weight decay added to $g$ first, or decoupled (AdamW) applied to $\theta$ first.
+
+It computes in the parameters' dtype, float32 for float32 weights, as the twin and PyTorch
+do: then LLVM turns the loop into SIMD instructions, and the update runs at the speed of
+memory. With its scalars in float64 (Python floats) it took 460-480 us per 313,600 float32
+values on one core of the benchmark machine; in float32, 210-230 us.
 """
 
 from __future__ import annotations
@@ -24,39 +27,36 @@ from ._numba import PARALLEL_FROM, njit, prange
 
 
 @njit(parallel=True, cache=True)
-def _adam(theta, grad, m, v, lr, beta1, beta2, eps, weight_decay, decoupled, step_size, root_correction2):
-    non_finite = 0
+def _adam(theta, grad, m, v, beta1, beta2, one_minus_beta1, one_minus_beta2, eps, step_size, root_correction2, l2, shrink):
+    """The step on flat arrays, every scalar in their dtype. Weight decay without a branch in
+    the loop: l2 = lambda and shrink = 1 for L2 decay, l2 = 0 and shrink = 1 - lr lambda for
+    decoupled decay (l2 = 0 and shrink = 1: none)."""
     for i in prange(theta.size):
-        g = grad[i]
-        if not math.isfinite(g):
-            non_finite += 1
-        if weight_decay != 0.0:
-            if decoupled:
-                theta[i] *= 1.0 - lr * weight_decay
-            else:
-                g += weight_decay * theta[i]
-        m[i] = beta1 * m[i] + (1.0 - beta1) * g
-        v[i] = beta2 * v[i] + (1.0 - beta2) * g * g
-        theta[i] -= step_size * m[i] / (math.sqrt(v[i]) / root_correction2 + eps)
-    return non_finite
+        t = theta[i] * shrink
+        g = grad[i] + l2 * t
+        m[i] = beta1 * m[i] + one_minus_beta1 * g
+        v[i] = beta2 * v[i] + one_minus_beta2 * g * g
+        theta[i] = t - step_size * m[i] / (np.sqrt(v[i]) / root_correction2 + eps)
 
 
-def adam_update(theta, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step) -> bool:
-    """One Adam step in place; returns False if any gradient was not finite."""
+def adam_update(theta, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step) -> None:
+    """One Adam step in place (the optimizer has checked that the gradient is finite)."""
     if theta.size < PARALLEL_FROM:
-        return adam_update_reference(
+        adam_update_reference(
             theta, grad, m, v, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay, decoupled=decoupled, step=step
         )
-    flat = [a.reshape(-1) for a in (theta, np.ascontiguousarray(grad), m, v)]
+        return
+    flat = [a.reshape(-1) for a in (theta, np.ascontiguousarray(grad, dtype=theta.dtype), m, v)]
     if any(not np.shares_memory(f, a) for f, a in zip(flat[:1] + flat[2:], (theta, m, v))):
         raise ValueError("adam_update: theta, m and v must be contiguous arrays (they are updated in place)")
+    l2, shrink = (0.0, 1.0 - lr * weight_decay) if decoupled else (weight_decay, 1.0)
     step_size, root_correction2 = lr / (1.0 - beta1**step), math.sqrt(1.0 - beta2**step)
-    return _adam(*flat, lr, beta1, beta2, eps, weight_decay, decoupled, step_size, root_correction2) == 0
+    scalars = (beta1, beta2, 1.0 - beta1, 1.0 - beta2, eps, step_size, root_correction2, l2, shrink)
+    _adam(*flat, *map(theta.dtype.type, scalars))
 
 
-def adam_update_reference(theta, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step) -> bool:
+def adam_update_reference(theta, grad, m, v, *, lr, beta1, beta2, eps, weight_decay, decoupled, step) -> None:
     """The same step in NumPy, one equation per line."""
-    finite = bool(np.all(np.isfinite(grad)))
     if weight_decay and decoupled:
         theta *= 1 - lr * weight_decay
     elif weight_decay:
@@ -68,4 +68,3 @@ def adam_update_reference(theta, grad, m, v, *, lr, beta1, beta2, eps, weight_de
     m_hat = m / (1 - beta1**step)
     v_hat = v / (1 - beta2**step)
     theta -= lr * m_hat / (np.sqrt(v_hat) + eps)
-    return finite
