@@ -228,11 +228,11 @@ def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw:
     def chunk(k_part):
         k, part = k_part
         cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
-        np.matmul(cols, w_rows.T, out=y_rows[_pixels(part, out_hw)])
+        y_chunk = np.matmul(cols, w_rows.T, out=y_rows[_pixels(part, out_hw)])
+        if bias is not None:
+            y_chunk += bias  # while the chunk's rows are in this core's cache
 
     map_chunks(chunk, list(enumerate(_chunks(batch, column_bytes((1, channels), (kh, kw), out_hw, weight.itemsize)))))
-    if bias is not None:
-        y += bias
     return _as_nchw(y)
 
 
