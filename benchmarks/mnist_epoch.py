@@ -79,13 +79,15 @@ def torch_seconds_per_epoch(data_dir: Path, epochs: int) -> float | None:
     except ImportError:
         return None
     sys.path.insert(0, str(Path(__file__).parent))
-    from vae_vs_torch import schedule, torch_twin, train_torch
+    from vae_vs_torch import schedule, torch_epoch, torch_twin
 
     torch.set_num_threads(os.cpu_count())
     train_x, _ = load_mnist("train", root=data_dir, download_missing=False)  # (N, 1, 28, 28) in [0, 1]
     mg.manual_seed(0)
     twin = torch_twin(torch, VAE(x_shape=train_x.shape[1:], hidden=(400,), latent=20))
-    return statistics.median(train_torch(torch, twin, train_x, schedule(len(train_x), epochs, 128, train_x.shape[1:], 20), 1e-3))
+    opt = torch.optim.Adam(twin.parameters(), lr=1e-3)
+    plan = schedule(len(train_x), epochs, 128, train_x.shape[1:], 20)
+    return statistics.median(torch_epoch(torch, twin, opt, train_x, batches) for batches in plan)
 
 
 def main():
@@ -105,18 +107,18 @@ def main():
         run_command(data_dir, scratch / "warm-up", 1, dict(os.environ))  # fills Numba's cache if it is empty
         warm_seconds, rows = run_command(data_dir, scratch / "warm", args.epochs, dict(os.environ))
         cold_seconds, _ = run_command(data_dir, scratch / "cold", args.epochs, dict(os.environ, NUMBA_CACHE_DIR=str(scratch / "numba")))
-        torch_epoch = torch_seconds_per_epoch(data_dir, args.torch_epochs)
+        torch_per_epoch = torch_seconds_per_epoch(data_dir, args.torch_epochs)
     train = statistics.median(float(row["train_seconds"]) for row in rows)
     evaluation = statistics.median(float(row["eval_seconds"]) for row in rows)
     print(f"minigen train vae --data mnist, {args.epochs} epochs, {os.cpu_count()} cores:")
     print(f"  whole process, Numba's cache warm: {warm_seconds:7.2f} s = {warm_seconds / args.epochs:.2f} s per epoch")
     print(f"  whole process, Numba's cache cold: {cold_seconds:7.2f} s = {cold_seconds / args.epochs:.2f} s per epoch")
     print(f"  inside (metrics.csv, medians): training {train:.2f} s and evaluation {evaluation:.2f} s per epoch")
-    if torch_epoch is None:
+    if torch_per_epoch is None:
         print("PyTorch is not installed: no ratio")
         return
-    print(f"PyTorch's training loop alone: {torch_epoch:.2f} s per epoch (median of {args.torch_epochs})")
-    warm_ratio, cold_ratio = warm_seconds / args.epochs / torch_epoch, cold_seconds / args.epochs / torch_epoch
+    print(f"PyTorch's training loop alone: {torch_per_epoch:.2f} s per epoch (median of {args.torch_epochs})")
+    warm_ratio, cold_ratio = warm_seconds / args.epochs / torch_per_epoch, cold_seconds / args.epochs / torch_per_epoch
     print(f"  minigen / PyTorch per epoch: {warm_ratio:.2f}x with the cache warm, {cold_ratio:.2f}x cold (target <= 1.5x)")
 
 
