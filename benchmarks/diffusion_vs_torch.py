@@ -4,7 +4,8 @@ Both start from the same weights (minigen's initialisation, copied into a PyTorc
 the same parameter names), see the same batches, steps t and noise, and use Adam with the
 same settings. The script checks that the two networks agree on a batch before training,
 then prints the loss of each, averaged over windows of steps (the curves should agree
-within float32 noise), and the median time per training step of each and their ratio.
+within float32 noise), and the median time per training step of each and their ratio:
+blocks of BLOCK steps of each library in turn (`in_turn.py`).
 
     python benchmarks/diffusion_vs_torch.py [--steps 300] [--threads N]
 """
@@ -16,11 +17,14 @@ import statistics
 import time
 
 import numpy as np
+from in_turn import in_turn, ratio
 
 import minigen as mg
 from minigen import optim
 from minigen.data import load_images, to_symmetric
 from minigen.models.diffusion import NoiseSchedule, ResidualBlock, UNetDenoiser, q_sample, timestep_embedding
+
+BLOCK = 20  # steps of one library before the other's turn
 
 
 def plan(n_train: int, steps: int, batch: int, shape, timesteps: int, seed: int = 0):
@@ -93,34 +97,46 @@ def torch_twin(torch, model: UNetDenoiser):
     return net
 
 
-def train_minigen(model, x, schedule, batches, lr):
+def minigen_trainer(model, x, schedule, lr):
+    """One training step of minigen's U-Net on a batch; returns the loss."""
     opt = optim.Adam(model.parameters(), lr=lr)
-    losses, seconds = [], []
-    for idx, t, noise in batches:
-        start = time.perf_counter()
+
+    def step(idx, t, noise):
         loss = ((model(mg.Tensor(q_sample(schedule, x[idx], t, noise)), t) - mg.Tensor(noise)) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        seconds.append(time.perf_counter() - start)
-        losses.append(loss.item())
-    return losses, seconds
+        return loss.item()
+
+    return step
 
 
-def train_torch(torch, net, x, schedule, batches, lr, embed_dim):
+def torch_trainer(torch, net, x, schedule, lr, embed_dim):
+    """The same step of the PyTorch twin."""
     opt = torch.optim.Adam(net.parameters(), lr=lr)
-    losses, seconds = [], []
-    for idx, t, noise in batches:
-        start = time.perf_counter()
+
+    def step(idx, t, noise):
         x_t = torch.from_numpy(q_sample(schedule, x[idx], t, noise))
         steps = torch.from_numpy(timestep_embedding(t, embed_dim))
         loss = ((net(x_t, steps) - torch.from_numpy(noise)) ** 2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
-        seconds.append(time.perf_counter() - start)
-        losses.append(loss.item())
-    return losses, seconds
+        return loss.item()
+
+    return step
+
+
+def block_of_steps(step, batches, losses: list):
+    """A block for `in_turn`: round r's BLOCK batches, their losses appended to `losses`;
+    returns the block's seconds."""
+
+    def block(r):
+        start = time.perf_counter()
+        losses.extend(step(*batch) for batch in batches[r * BLOCK : (r + 1) * BLOCK])
+        return time.perf_counter() - start
+
+    return block
 
 
 def main() -> None:
@@ -157,16 +173,24 @@ def main() -> None:
     print(f"U-Net {model.channels} on the 8x8 digits, {size}")
     print(f"before training, largest difference of the two networks' outputs: {np.abs(ours - theirs).max():.2e}")
 
-    ours_loss, ours_time = train_minigen(model, images, schedule, batches, args.lr)
-    torch_loss, torch_time = train_torch(torch, net, images, schedule, batches, args.lr, model.channels[0])
-    window = max(1, args.steps // 6)
+    ours_loss, torch_loss = [], []
+    seconds = in_turn(
+        {
+            "minigen": block_of_steps(minigen_trainer(model, images, schedule, args.lr), batches, ours_loss),
+            "PyTorch": block_of_steps(torch_trainer(torch, net, images, schedule, args.lr, model.channels[0]), batches, torch_loss),
+        },
+        max(1, args.steps // BLOCK),  # (whole blocks only)
+    )
+    trained = len(ours_loss)
+    window = max(1, trained // 6)
     print(f"\nmean loss over windows of {window} steps (the same batches, steps t and noise)")
     print(f"{'steps':>12} {'minigen':>9} {'PyTorch':>9}")
-    for start in range(0, args.steps, window):
-        end = min(start + window, args.steps)
+    for start in range(0, trained, window):
+        end = min(start + window, trained)
         print(f"{start + 1:>5}-{end:<6} {np.mean(ours_loss[start:end]):9.4f} {np.mean(torch_loss[start:end]):9.4f}")
-    ours_ms, torch_ms = 1000 * statistics.median(ours_time[5:]), 1000 * statistics.median(torch_time[5:])
-    print(f"\nmedian time per training step: minigen {ours_ms:.1f} ms, PyTorch {torch_ms:.1f} ms, ratio {ours_ms / torch_ms:.2f}x")
+    ours_ms, torch_ms = (1000 * statistics.median(seconds[name]) / BLOCK for name in ("minigen", "PyTorch"))
+    print(f"\nmedian time per training step: minigen {ours_ms:.1f} ms, PyTorch {torch_ms:.1f} ms")
+    print(f"minigen / PyTorch: {ratio(seconds['minigen'], seconds['PyTorch'])}")
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 The same architectures in both libraries: the DCGAN for 28x28 images (latent 100, 64 base
 channels, batch norm, batch 64) and the MLP GAN (784-256-256, latent 32, batch 64), trained
 with Adam (2e-4, betas 0.5 and 0.999) on random images of MNIST's shape (the time does not
-depend on what the pixels show). Medians over the timed steps, PyTorch with 2 threads.
+depend on what the pixels show). Blocks of BLOCK steps of each library in turn (`in_turn.py`):
+the median time per step of each, and the median of the blocks' ratios.
 
-    python benchmarks/gan_vs_torch.py [--steps 20]
+    python benchmarks/gan_vs_torch.py [--steps 30] [--threads 2]
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ import statistics
 import time
 
 import numpy as np
+from in_turn import in_turn, ratio
 
 import minigen as mg
 from minigen import optim
 from minigen.models.gan import DCGANDiscriminator, DCGANGenerator, MLPDiscriminator, MLPGenerator, discriminator_loss, generator_loss
 
 BATCH = 64
+BLOCK = 5  # steps of one library before the other's turn (`in_turn.py`)
 
 
 def minigen_step(G, D, latent):
@@ -115,20 +118,21 @@ def torch_step(torch, G, D, latent):
     return step
 
 
-def median_ms(step, steps: int) -> float:
-    for _ in range(3):
-        step()  # warm-up (and compilation)
-    times = []
-    for _ in range(steps):
+def block_of_steps(step, steps: int):
+    """A block for `in_turn`: `steps` training steps, returning their seconds."""
+
+    def block(_round):
         start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return 1e3 * statistics.median(times)
+        for _ in range(steps):
+            step()
+        return time.perf_counter() - start
+
+    return block
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both libraries (default: every core)")
     args = parser.parse_args()
     mg.set_num_threads(args.threads)  # minigen's chunk threads and Numba's loops
@@ -139,8 +143,8 @@ def main():
     except ImportError:
         torch = None
     print(f"threads: {args.threads} (minigen: mg.set_num_threads; PyTorch: torch.set_num_threads)")
-    print(f"ms per training step (one D step + one G step), batch {BATCH}, medians of {args.steps} steps")
-    print(f"{'model':<26} {'minigen':>9} {'PyTorch':>9} {'minigen/PyTorch':>16}")
+    print(f"ms per training step (one D step + one G step), batch {BATCH}, {args.steps} steps of each in blocks of {BLOCK} in turn")
+    print(f"{'model':<26} {'minigen':>9} {'PyTorch':>9}   minigen/PyTorch")
     # the MLP GAN first: from a process's first convolution on, minigen runs its dense products
     # on its own threads (minigen/kernels/threads.py), and `minigen train gan --model mlp` has none
     for kind, latent in (("mlp", 32), ("dcgan", 100)):
@@ -149,13 +153,19 @@ def main():
             G, D = DCGANGenerator(latent, (1, 28, 28), channels=64), DCGANDiscriminator((1, 28, 28), channels=64)
         else:
             G, D = MLPGenerator(latent, (1, 28, 28), (256, 256)), MLPDiscriminator((1, 28, 28), (256, 256))
-        ours = median_ms(minigen_step(G, D, latent), args.steps)
+        steps = {"minigen": minigen_step(G, D, latent)}
+        if torch:
+            steps["PyTorch"] = torch_step(torch, *torch_models(torch, kind, latent), latent)
+        for step in steps.values():
+            for _ in range(3):
+                step()  # warm-up (and compilation)
+        seconds = in_turn({name: block_of_steps(step, BLOCK) for name, step in steps.items()}, max(1, args.steps // BLOCK))
+        ms = {name: 1e3 * statistics.median(block) / BLOCK for name, block in seconds.items()}
         name = "DCGAN 28x28" if kind == "dcgan" else "MLP GAN 784-256-256"
         if torch:
-            theirs = median_ms(torch_step(torch, *torch_models(torch, kind, latent), latent), args.steps)
-            print(f"{name:<26} {ours:9.1f} {theirs:9.1f} {ours / theirs:15.2f}x")
+            print(f"{name:<26} {ms['minigen']:9.1f} {ms['PyTorch']:9.1f}   {ratio(seconds['minigen'], seconds['PyTorch'])}")
         else:
-            print(f"{name:<26} {ours:9.1f} {'-':>9} {'-':>16}")
+            print(f"{name:<26} {ms['minigen']:9.1f} {'-':>9}")
 
 
 if __name__ == "__main__":

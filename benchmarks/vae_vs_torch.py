@@ -2,9 +2,9 @@
 
 Both start from the same weights (copied from minigen's initialisation into PyTorch), see
 the same batches in the same order, binarised the same way, with the same noise eps, and
-use Adam with the same settings, one epoch of each in turn (so that a slow spell of the
-machine slows both). The script prints both test ELBOs (on the same fixed binarisation of
-the test set), the median time per epoch of each, and the median of the epochs' ratios. On
+use Adam with the same settings, one epoch of each in turn (`in_turn.py`). The script prints
+both test ELBOs (on the same fixed binarisation of the test set), the median time per epoch
+of each, and the median of the epochs' ratios. On
 the bundled digits always; on MNIST too when its files are present (`python -m minigen ...`
 downloads them, or copy them into $MINIGEN_DATA/mnist).
 
@@ -18,16 +18,12 @@ import statistics
 import time
 
 import numpy as np
+from in_turn import in_turn, ratio
 
 import minigen as mg
 from minigen import optim
 from minigen.data import binarize_fixed, data_root, load_digits, load_mnist
 from minigen.models import VAE
-
-# Seconds between one library's epoch and the other's: both keep their threads spinning for a
-# while after their last product (OpenBLAS's about 0.1 s, PyTorch's OpenMP threads too), and
-# a spinning thread takes a core from the other library's first steps.
-PAUSE = 0.5
 
 
 def schedule(n_train: int, epochs: int, batch: int, pixels_shape, latent: int, seed: int = 0):
@@ -110,14 +106,12 @@ def compare(name, train_x, test_x, hidden, latent, batch, epochs, lr, torch):
     test_bin = binarize_fixed(test_x, seed=1)
     test_eps = np.random.default_rng(2).standard_normal((len(test_x), latent)).astype(np.float32)
     opt = optim.Adam(model.parameters(), lr=lr)
-    topt = torch.optim.Adam(twin.parameters(), lr=lr) if torch else None
-    ours, theirs = [], []
-    for batches in plan:
-        time.sleep(PAUSE)
-        ours.append(minigen_epoch(model, opt, train_x, batches))
-        if torch:
-            time.sleep(PAUSE)
-            theirs.append(torch_epoch(torch, twin, topt, train_x, batches))
+    blocks = {"minigen": lambda epoch: minigen_epoch(model, opt, train_x, plan[epoch])}
+    if torch:
+        topt = torch.optim.Adam(twin.parameters(), lr=lr)
+        blocks["PyTorch"] = lambda epoch: torch_epoch(torch, twin, topt, train_x, plan[epoch])
+    seconds = in_turn(blocks, epochs)
+    ours = seconds["minigen"]
     steps = len(plan[0])
     print(f"\n{name}: {model.pixels}-{hidden}-{latent} VAE, batch {batch}, {epochs} epochs of {steps} steps, Adam lr {lr}")
     print(
@@ -125,17 +119,14 @@ def compare(name, train_x, test_x, hidden, latent, batch, epochs, lr, torch):
         f"{statistics.median(ours):.3f} s per epoch ({1e3 * statistics.median(ours) / steps:.2f} ms per step)"
     )
     if torch:
+        theirs = seconds["PyTorch"]
         with torch.no_grad():
             elbo = twin.elbo(torch.from_numpy(test_bin), torch.from_numpy(test_eps)).mean().item()
         print(
             f"  PyTorch  test ELBO {elbo:8.3f} nats   "
             f"{statistics.median(theirs):.3f} s per epoch ({1e3 * statistics.median(theirs) / steps:.2f} ms per step)"
         )
-        ratios = [a / b for a, b in zip(ours, theirs)]
-        print(
-            f"  minigen / PyTorch time per epoch: {statistics.median(ratios):.2f}x "
-            f"(median of the epochs' ratios; from {min(ratios):.2f}x to {max(ratios):.2f}x)"
-        )
+        print(f"  minigen / PyTorch time per epoch: {ratio(ours, theirs)}")
 
 
 def main():
