@@ -224,7 +224,7 @@ _RUN_ALL_KERNELS = textwrap.dedent(
     gamma, beta = w[:2, 0, 0, 0], w[:2, 0, 1, 0]
     results["group_norm"], group_mean, inv_std = N.group_norm(x[:, :2], 2, gamma, beta, 1e-5)
     results["group_norm_grad_x"] = N.group_norm_backward(x[:, :2], x[:, :2], group_mean, inv_std, gamma, 2)[0]
-    A.PARALLEL_FROM = 0  # the kernels, not the twins, for these small arrays
+    A.KERNEL_FROM = 0  # the kernels, not the twins, for these small arrays
     results["leaky_relu"] = A.leaky_relu(y, 0.2)
     results["leaky_relu_backward"] = A.leaky_relu_backward(np.cos(y), y, 0.2)
     A.SILU_KERNEL_FROM = 0
@@ -403,6 +403,30 @@ def test_fused_batch_norm_kernels_equal_their_twins(shape, dtype, slope):
         np.testing.assert_allclose(ours, twin, **tolerance)
 
 
+def test_norm_kernels_give_the_same_numbers_on_one_core_and_on_every_core(monkeypatch):
+    """Small arrays run on the calling thread, large ones on Numba's threads: the same blocks
+    and the same sums either way, so the same numbers, bit for bit."""
+    from minigen.kernels import norm as N
+
+    rng = np.random.default_rng(11)
+    x, grad_y = (K.channels_last(rng.standard_normal((6, 8, 5, 7)).astype(np.float32)).transpose(0, 3, 1, 2) for _ in range(2))
+    gamma, beta = rng.uniform(0.5, 2, 8).astype(np.float32), rng.standard_normal(8).astype(np.float32)
+
+    def results():
+        mean, var = N.batch_statistics(x)
+        y = N.batch_norm(x, mean, var, gamma, beta, 1e-5, 0.2)
+        y_group, group_mean, inv_std = N.group_norm(x, 4, gamma, beta, 1e-5)
+        backward = N.batch_norm_backward(grad_y, x, y, mean, var, gamma, 1e-5, 0.2)
+        group_backward = N.group_norm_backward(grad_y, x, group_mean, inv_std, gamma, 4)
+        return [mean, var, y, *backward, y_group, group_mean, inv_std, *group_backward]
+
+    assert x.size < N.THREADED_FROM
+    one_core = results()
+    monkeypatch.setattr(N, "THREADED_FROM", 0)
+    for a, b in zip(one_core, results(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape, groups", [((5, 6), 3), ((4, 6, 3, 5), 2), ((2, 8, 6, 6), 8), ((3, 4, 5, 5), 1)])
 def test_group_norm_kernels_equal_their_twins(shape, groups, dtype):
@@ -467,7 +491,7 @@ def test_leaky_relu_kernels_equal_their_twins_in_any_layout(layout, slope, monke
     a[0, 0, 0] = 0.0  # the kink: y = 0, gradient s
     a, grad_y = _laid_out(layout, a, grad_y)
     expected_y, expected_grad = A.leaky_relu_reference(a, slope), A.leaky_relu_backward_reference(grad_y, a, slope)
-    assert a.size >= A.PARALLEL_FROM
+    assert a.size >= A.KERNEL_FROM
     if layout in ("nchw", "channels last"):  # the kernels', not the twins' numbers
         monkeypatch.setattr(A, "leaky_relu_reference", None)
         monkeypatch.setattr(A, "leaky_relu_backward_reference", None)
