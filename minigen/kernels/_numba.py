@@ -5,7 +5,7 @@
   folder need not be writable.
 - `NUMBA_DISABLE_JIT=1` turns every kernel back into the plain Python loops it is written
   as: slow, but a student can step through it in a debugger and get the same numbers.
-- Threads: Numba's parallel loops (the elementwise kernels) and the chunk threads of
+- Threads: Numba's parallel loops (the elementwise kernels on large arrays) and the chunk threads of
   `minigen.kernels.threads` (the convolutions) take turns, never run at once. With Numba's
   default OpenMP layer its idle threads keep spinning after a loop ends and steal the cores
   from the work that follows (measured in benchmarks/README.md); the `workqueue` layer's
