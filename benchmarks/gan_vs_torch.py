@@ -4,7 +4,7 @@ The same architectures in both libraries: the DCGAN for 28x28 images (latent 100
 channels, batch norm, batch 64) and the MLP GAN (784-256-256, latent 32, batch 64), trained
 with Adam (2e-4, betas 0.5 and 0.999) on random images of MNIST's shape (the time does not
 depend on what the pixels show). Blocks of BLOCK steps of each library in turn (`in_turn.py`):
-the median time per step of each, and the median of the blocks' ratios.
+each library's time per step, the median over its blocks, and the median of the blocks' ratios.
 
     python benchmarks/gan_vs_torch.py [--steps 30] [--threads 2]
 """

@@ -27,9 +27,8 @@ $\bar x = \frac{1}{\sqrt{\sigma^2 + \epsilon}} \big(\gamma_c \bar y - \langle \g
 Why kernels: NumPy runs each elementwise operation on one core and makes a pass over the
 activations for each (mean, subtract, square, divide, scale, shift, activate, and as many
 backward); the kernels make two passes forward and two backward (on every core for large
-arrays). They read
-images channels last, as the convolutions write them (a row of C channels per pixel), and
-write them so. Sums and the normalisation run in float64.
+arrays). They read images channels last, as the convolutions write them (a row of C channels
+per pixel), and write them so. Sums and the normalisation run in float64.
 """
 
 from __future__ import annotations
