@@ -171,15 +171,20 @@ def test_avg_pool2d_and_its_adjoint_equal_their_twins_and_are_adjoint(case):
     assert np.vdot(pooled.astype(np.float64), y) == pytest.approx(np.vdot(x, spread.astype(np.float64)), rel=1e-4, abs=1e-4)
 
 
-@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 2**32 - 1))
-def test_upsample_and_its_adjoint_equal_their_twins_and_are_adjoint(fh, fw, seed):
+@given(st.integers(1, 3), st.integers(1, 3), st.integers(0, 2**32 - 1), st.booleans())
+def test_upsample_and_its_adjoint_equal_their_twins_and_are_adjoint(fh, fw, seed, channels_last):
+    """In NCHW memory (the kernels) and in channels-last memory (NumPy), which the results keep."""
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, 3, 4, 5))
     y = rng.standard_normal((2, 3, 4 * fh, 5 * fw))
+    if channels_last:
+        x, y = (K.channels_last(a).transpose(0, 3, 1, 2) for a in (x, y))
     up, summed = P.upsample_nearest2d(x, (fh, fw)), P.upsample_nearest2d_adjoint(y, (fh, fw))
     np.testing.assert_array_equal(up, P.upsample_nearest2d_reference(x, (fh, fw)))
     np.testing.assert_allclose(summed, P.upsample_nearest2d_adjoint_reference(y, (fh, fw)), rtol=1e-12)
     assert np.vdot(up, y) == pytest.approx(np.vdot(x, summed), rel=1e-10)
+    for result in (up, summed):
+        assert result.transpose(0, 2, 3, 1).flags.c_contiguous == channels_last and (channels_last or result.flags.c_contiguous)
 
 
 def test_dense_kernel_equals_its_twin():

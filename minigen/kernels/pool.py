@@ -1,4 +1,5 @@
-r"""Average pooling and nearest-neighbour upsampling (NCHW), each with its adjoint.
+r"""Average pooling and nearest-neighbour upsampling (NCHW; upsampling channels last too), each
+with its adjoint.
 
 Average pooling with kernel $k$, stride $s$ and zero padding $p$ (the padding counts in the
 average, PyTorch's default `count_include_pad=True`):
@@ -116,14 +117,36 @@ def avg_pool2d_adjoint(grad_y, x_hw: Pair, kernel: Pair, stride: Pair, padding: 
     return grad_x
 
 
+def _channels_last_rows(x: np.ndarray) -> np.ndarray | None:
+    """The (N, H, W, C) view of x when its memory is channels last (a convolution's output), else None."""
+    rows = x.transpose(0, 2, 3, 1)
+    return rows if rows.flags.c_contiguous else None
+
+
+# A channels-last image (what the convolutions write) is upsampled and summed as it is laid
+# out, by NumPy: each pixel's C channels are one run to copy or add, and the next convolution
+# reads the result without a copy. The kernels above would first copy it to NCHW memory, and
+# the convolution after them back.
+
+
 def upsample_nearest2d(x, factor: Pair) -> np.ndarray:
+    """y, laid out channels last when x is, else NCHW."""
+    rows = _channels_last_rows(x)
+    if rows is not None:
+        (n, h, w, c), (fh, fw) = rows.shape, factor
+        repeated = np.broadcast_to(rows[:, :, None, :, None, :], (n, h, fh, w, fw, c))  # a view: no copy yet
+        return repeated.reshape(n, h * fh, w * fw, c).transpose(0, 3, 1, 2)  # one copy
     y = np.empty((*x.shape[:2], x.shape[2] * factor[0], x.shape[3] * factor[1]), dtype=x.dtype)
     _upsample_nearest2d(np.ascontiguousarray(x), *factor, y)
     return y
 
 
 def upsample_nearest2d_adjoint(grad_y, factor: Pair) -> np.ndarray:
+    """The sum of each block of grad_y, laid out channels last when grad_y is, else NCHW."""
     n, c, h, w = grad_y.shape
+    rows = _channels_last_rows(grad_y)
+    if rows is not None:
+        return rows.reshape(n, h // factor[0], factor[0], w // factor[1], factor[1], c).sum(axis=(2, 4)).transpose(0, 3, 1, 2)
     grad_x = np.empty((n, c, h // factor[0], w // factor[1]), dtype=grad_y.dtype)
     _upsample_nearest2d_adjoint(np.ascontiguousarray(grad_y), *factor, grad_x)
     return grad_x
