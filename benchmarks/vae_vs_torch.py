@@ -4,9 +4,9 @@ Both start from the same weights (copied from minigen's initialisation into PyTo
 the same batches in the same order, binarised the same way, with the same noise eps, and
 use Adam with the same settings, one epoch of each in turn (`in_turn.py`). The script prints
 both test ELBOs (on the same fixed binarisation of the test set), the median time per epoch
-of each, and the median of the epochs' ratios. On
-the bundled digits always; on MNIST too when its files are present (`python -m minigen ...`
-downloads them, or copy them into $MINIGEN_DATA/mnist).
+of each, and the median of the epochs' ratios. On the bundled digits always; on MNIST too
+when its files are present (`python -m minigen ...` downloads them, or copy them into
+$MINIGEN_DATA/mnist).
 
     python benchmarks/vae_vs_torch.py [--epochs 5]
 """
