@@ -270,20 +270,34 @@ def test_numba_cache_dir_is_respected_and_compiling_is_announced_once(tmp_path):
 
 @pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.01, False), (0.01, True)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_adam_kernel_equals_its_twin(weight_decay, decoupled, dtype):
+def test_adam_kernel_equals_its_twin_on_one_core_and_on_every_core(weight_decay, decoupled, dtype, monkeypatch):
     from minigen.kernels import optim as O
 
     rng = np.random.default_rng(0)
-    n = O.PARALLEL_FROM + 5  # large enough for the threaded kernel
-    fast = [rng.standard_normal(n).astype(dtype) for _ in range(2)] + [np.zeros(n, dtype), np.zeros(n, dtype)]
-    slow = [a.copy() for a in fast]
+    n = 1000 + 5 * O.BLOCKS  # blocks of unequal sizes on the threads
+    start = [rng.standard_normal(n).astype(dtype) for _ in range(2)] + [np.zeros(n, dtype), np.zeros(n, dtype)]
+    one_core, every_core, twin = ([a.copy() for a in start] for _ in range(3))
     settings = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=weight_decay, decoupled=decoupled)
     for step in (1, 2, 3):
-        O.adam_update(*fast, step=step, **settings)
-        O.adam_update_reference(*slow, step=step, **settings)
+        O.adam_update(*one_core, step=step, **settings)
+        with monkeypatch.context() as patch:
+            patch.setattr(O, "THREADED_FROM", 0)
+            O.adam_update(*every_core, step=step, **settings)
+        O.adam_update_reference(*twin, step=step, **settings)
     tolerance = 1e-5 if dtype == np.float32 else 1e-12
-    for a, b in zip(fast, slow):
-        np.testing.assert_allclose(a, b, rtol=tolerance, atol=tolerance)
+    for a, b, c in zip(one_core, every_core, twin):
+        np.testing.assert_array_equal(a, b)  # each element's arithmetic is the same on any thread
+        np.testing.assert_allclose(a, c, rtol=tolerance, atol=tolerance)
+
+
+def test_adam_kernel_refuses_arrays_it_cannot_update_in_place():
+    from minigen.kernels import optim as O
+
+    theta, m, v = np.zeros((4, 6), np.float32).T, np.zeros((6, 4), np.float32), np.zeros((6, 4), np.float32)
+    with pytest.raises(ValueError, match="contiguous"):
+        O.adam_update(
+            theta, np.ones((6, 4), np.float32), m, v, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0, decoupled=False, step=1
+        )
 
 
 def test_numpys_blas_runs_one_thread_and_minigens_threads_do_not_change_the_numbers():

@@ -57,12 +57,6 @@ njit = numba.njit
 prange = numba.prange
 
 
-# Starting a parallel loop costs about 0.1 ms here (waking the threads): an elementwise kernel
-# on fewer values than this runs faster in NumPy on one core (measured for the Adam update:
-# 8,192 values 17 us in NumPy, 98 us threaded; 313,600 values 420 us in NumPy, 206 us threaded).
-PARALLEL_FROM = 1 << 16
-
-
 _scratch = threading.local()  # each thread's buffers: {(name, dtype): array}
 
 
