@@ -31,13 +31,15 @@ for dtype in (np.float32, np.float64):
     loss = loss + F.avg_pool2d(x, 2).sum() + F.upsample_nearest2d(x, 2).sum()
     loss = loss + (F.batch_norm(x, negative_slope=0.2) * x).sum()
     loss.backward()  # conv2d, its transpose, the weight gradient, pooling, upsampling, batch norm and adjoints
+    wide = minigen.Tensor(np.ones((4, 4, 256, 256), dtype), requires_grad=True)  # batch norm's threaded kernels
+    F.batch_norm(wide).sum().backward()  # (from 1,048,576 values)
     big = minigen.Tensor(np.ones((2, 3, 128, 128), dtype), requires_grad=True)  # Winograd both ways (float32), the
     h = F.leaky_relu(F.conv2d(big, w, padding=1), 0.2)  # LeakyReLU kernels on 131,072 channels-last values
     F.conv2d(h, minigen.Tensor(np.ones((4, 4, 3, 3), dtype)), padding=1).sum().backward()
     F.silu(minigen.Tensor(np.ones(1 << 18, dtype), requires_grad=True)).sum().backward()  # SiLU's backward kernel
-    p = minigen.Tensor(np.ones(70_000, dtype), requires_grad=True)
-    (p * p).sum().backward()
-    minigen.optim.Adam([p]).step()  # the threaded Adam kernel (above 65,536 values)
+    small, large = (minigen.Tensor(np.ones(n, dtype), requires_grad=True) for n in (1000, 1 << 18))
+    ((small * small).sum() + (large * large).sum()).backward()
+    minigen.optim.Adam([small, large]).step()  # Adam's kernel, on one core and threaded (from 262,144 values)
 """
 
 
