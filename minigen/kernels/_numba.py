@@ -57,6 +57,13 @@ njit = numba.njit
 prange = numba.prange
 
 
+@njit(cache=True)
+def block_range(b, blocks, length):
+    """The range [start, stop) of block b when [0, length) is cut into `blocks` blocks whose sizes
+    differ by one at most (a parallel kernel's share of the work for one thread at a time)."""
+    return b * length // blocks, (b + 1) * length // blocks
+
+
 _scratch = threading.local()  # each thread's buffers: {(name, dtype): array}
 
 

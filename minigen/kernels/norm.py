@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._numba import njit, prange
+from ._numba import block_range, njit, prange
 
 
 def _rows(x: np.ndarray) -> np.ndarray:
@@ -75,12 +75,6 @@ BLOCKS = 32
 THREADED_FROM = 1 << 20
 
 
-@njit(cache=True)
-def _block(b, blocks, rows):
-    """The rows [start, stop) of block b of `blocks`."""
-    return b * rows // blocks, (b + 1) * rows // blocks
-
-
 # fastmath "reassoc" lets LLVM split each sum over several registers (vector lanes), which a
 # strict left-to-right sum forbids: several times faster, and still the same numbers on every run.
 @njit(cache=True, fastmath={"reassoc"})
@@ -91,7 +85,7 @@ def _block_sums(x, shift, sums, squares, first, last):
     blocks, per_image = sums.shape[0], rows // shift.shape[0]
     for b in range(first, last):
         total, total_squares = np.zeros(channels), np.zeros(channels)
-        start, stop = _block(b, blocks, rows)
+        start, stop = block_range(b, blocks, rows)
         for p in range(start, stop):
             i = p // per_image
             for c in range(channels):
@@ -114,7 +108,7 @@ def _normalize(x, mean, scale, beta, slope, y, first, last):
     of the row's image and beta per channel, on the rows of blocks first to last (of BLOCKS)."""
     rows, channels = x.shape
     per_image = rows // mean.shape[0]
-    start, stop = _block(first, BLOCKS, rows)[0], _block(last - 1, BLOCKS, rows)[1]
+    start, stop = block_range(first, BLOCKS, rows)[0], block_range(last - 1, BLOCKS, rows)[1]
     for p in range(start, stop):
         i = p // per_image
         for c in range(channels):
@@ -135,7 +129,7 @@ def _backward_sums(grad_y, x, y, mean, inv_std, slope, sums_g, sums_g_xhat, firs
     blocks, per_image = sums_g.shape[0], rows // mean.shape[0]
     for b in range(first, last):
         total_g, total_g_xhat = np.zeros(channels), np.zeros(channels)
-        start, stop = _block(b, blocks, rows)
+        start, stop = block_range(b, blocks, rows)
         for p in range(start, stop):
             i = p // per_image
             for c in range(channels):
@@ -159,7 +153,7 @@ def _backward_apply(grad_y, x, y, mean, inv_std, slope, k, a, b, grad_x, first, 
     on the rows of blocks first to last (of BLOCKS)."""
     rows, channels = x.shape
     per_image = rows // mean.shape[0]
-    start, stop = _block(first, BLOCKS, rows)[0], _block(last - 1, BLOCKS, rows)[1]
+    start, stop = block_range(first, BLOCKS, rows)[0], block_range(last - 1, BLOCKS, rows)[1]
     for p in range(start, stop):
         i = p // per_image
         for c in range(channels):

@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from ._numba import njit, prange
+from ._numba import block_range, njit, prange
 
 # From this many values an update runs on every core (in BLOCKS blocks), below it on the
 # calling thread: waking Numba's threads costs about 80 us. 65,536 values: 53 us on one core,
@@ -52,7 +52,7 @@ def _adam(theta, grad, m, v, scalars):
 def _adam_threaded(theta, grad, m, v, scalars):
     """_adam on BLOCKS slices of the arrays, on Numba's threads (each element's arithmetic the same)."""
     for b in prange(BLOCKS):
-        start, stop = b * theta.size // BLOCKS, (b + 1) * theta.size // BLOCKS
+        start, stop = block_range(b, BLOCKS, theta.size)
         _adam(theta[start:stop], grad[start:stop], m[start:stop], v[start:stop], scalars)
 
 
