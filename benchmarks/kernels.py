@@ -1,12 +1,16 @@
 """Convolution and dense layers: minigen's kernels vs their NumPy twins vs PyTorch CPU, in one run.
 
-For each layer shape (batch 64, float32) it prints the median time of the forward pass and
-of forward + backward (input, weight and bias gradients), the GFLOP/s that makes, the share
-of this machine's GEMM peak (NumPy's large float32 matrix product on as many BLAS threads,
-measured at the start), and the ratio minigen / PyTorch. Both libraries get `--threads`
-threads (default: every core).
+For each layer shape (batch 64, float32) it prints the time of the forward pass and of
+forward + backward (input, weight and bias gradients), the GFLOP/s that makes, the share of
+this machine's GEMM peak (NumPy's 2048^3 float32 matrix product on as many BLAS threads) and
+the ratio minigen / PyTorch. Both libraries get `--threads` threads.
 
-    python benchmarks/kernels.py            # add --no-twin to skip the slow NumPy twins
+The machine's speed changes from one second to the next (`in_turn.py`), so minigen, PyTorch
+and the GEMM peak are timed in turn, in rounds of short blocks: the ratio and the share of the
+peak are the medians of the rounds' own ones, each comparing blocks a second apart, and the
+times are the medians of the blocks' medians. The twins (slow) are timed once, after.
+
+    python benchmarks/kernels.py            # add --no-twin to skip the NumPy twins
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import statistics
 import time
 
 import numpy as np
+from in_turn import in_turn
 
 import minigen as mg
 from minigen import functional as F
@@ -60,17 +65,34 @@ def blas_description() -> str:
     return ", ".join(f"{i['internal_api']} {i.get('architecture', '?')} kernel, {i['num_threads']} threads" for i in blas)
 
 
-def gemm_peak_gflops(threads: int) -> float:
-    """NumPy's own large float32 product on `threads` BLAS threads (from its first convolution on,
-    minigen keeps NumPy's BLAS at one thread and splits the work itself; see
-    minigen/kernels/threads.py)."""
+def gemm_product(threads: int):
+    """NumPy's own large float32 product on `threads` BLAS threads, whose GFLOP/s is the peak
+    (from its first convolution on, minigen keeps NumPy's BLAS at one thread and splits the
+    work itself; see minigen/kernels/threads.py), and its FLOPs."""
     from threadpoolctl import threadpool_limits
 
     a = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
-    with threadpool_limits(threads, user_api="blas"):
-        seconds = median_seconds(lambda: a @ a, 5)
-    time.sleep(0.5)  # OpenBLAS's threads spin for about 0.1 s after a product: let them sleep first
-    return 2 * 2048**3 / seconds / 1e9
+
+    def product():
+        with threadpool_limits(threads, user_api="blas"):
+            a @ a
+
+    return product, 2 * 2048**3
+
+
+def block_of(fn, min_time: float = 0.15, calls: int = 3):
+    """A block for `in_turn`: `fn` called at least `calls` times and for at least `min_time`
+    seconds; the median seconds of a call."""
+
+    def block(_round: int) -> float:
+        times, start_all = [], time.perf_counter()
+        while len(times) < calls or time.perf_counter() - start_all < min_time:
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    return block
 
 
 def layer_setup(kind, channels, k, s, p, size, rng):
@@ -179,7 +201,7 @@ def torch_runs(torch, kind, x, w, b, grad, s, p):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of blocks in turn per layer and pass")
     parser.add_argument("--no-twin", action="store_true", help="skip the NumPy twins (slow)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both libraries (default: every core)")
     args = parser.parse_args()
@@ -192,11 +214,12 @@ def main():
         torch = None
     print(f"threads: {args.threads} (minigen: mg.set_num_threads; PyTorch: torch.set_num_threads)")
     print(f"NumPy BLAS: {blas_description()}")
-    peak = gemm_peak_gflops(args.threads)
-    print(f"GEMM peak (2048^3 float32 matmul, NumPy, {args.threads} BLAS threads): {peak:.0f} GFLOP/s")
-    print(f"batch {BATCH}, float32, medians of >= {args.repeats} runs")
+    product, product_flops = gemm_product(args.threads)
+    print(f"GEMM peak: 2048^3 float32 matmul, NumPy, {args.threads} BLAS threads, timed in turn with each layer")
+    print(f"batch {BATCH}, float32; minigen, PyTorch and the GEMM peak in turn, {args.rounds} rounds (medians)")
     header = (
-        f"{'layer':<30} {'pass':<8} {'minigen ms':>10} {'twin ms':>9} {'torch ms':>9} {'GFLOP/s':>8} {'% peak':>7} {'minigen/torch':>14}"
+        f"{'layer':<30} {'pass':<8} {'minigen ms':>10} {'twin ms':>9} {'torch ms':>9} {'GFLOP/s':>8} "
+        f"{'peak':>6} {'% peak':>7} {'minigen/torch':>14}"
     )
     print(header)
     print("-" * len(header))
@@ -207,14 +230,23 @@ def main():
         twin = None if args.no_twin else twin_runs(kind, x, w, b, grad, s, p)
         theirs = None if torch is None else torch_runs(torch, kind, x, w, b, grad, s, p)
         for which, label, pass_flops in ((0, "fwd", flops), (1, "fwd+bwd", 3 * flops)):
-            t_ours = median_seconds(ours[which], args.repeats)
-            t_twin = median_seconds(twin[which], max(3, args.repeats // 5)) if twin else None
-            t_torch = median_seconds(theirs[which], args.repeats) if theirs else None
-            gflops = pass_flops / t_ours / 1e9
+            blocks = {"minigen": block_of(ours[which]), "peak": block_of(product)}
+            if theirs:
+                blocks["torch"] = block_of(theirs[which])
+            for block in blocks.values():
+                block(-1)  # warm-up (and compilation)
+            t = in_turn(blocks, args.rounds)
+            gflops = [pass_flops / seconds / 1e9 for seconds in t["minigen"]]
+            peaks = [product_flops / seconds / 1e9 for seconds in t["peak"]]
+            share = statistics.median(100 * a / b for a, b in zip(gflops, peaks))
+            ratio = f"{statistics.median(a / b for a, b in zip(t['minigen'], t['torch'])):.2f}x" if theirs else "-"
+            t_torch = statistics.median(t["torch"]) if theirs else None
+            t_twin = median_seconds(twin[which], 3) if twin else None
             print(
-                f"{name if which == 0 else '':<30} {label:<8} {t_ours * 1e3:>10.3f} "
-                f"{(f'{t_twin * 1e3:.2f}' if t_twin else '-'):>9} {(f'{t_torch * 1e3:.3f}' if t_torch else '-'):>9} "
-                f"{gflops:>8.1f} {100 * gflops / peak:>6.0f}% {(f'{t_ours / t_torch:.2f}x' if t_torch else '-'):>14}"
+                f"{name if which == 0 else '':<30} {label:<8} {statistics.median(t['minigen']) * 1e3:>10.3f} "
+                f"{(f'{t_twin * 1e3:.2f}' if t_twin else '-'):>9} "
+                f"{(f'{t_torch * 1e3:.3f}' if t_torch else '-'):>9} "
+                f"{statistics.median(gflops):>8.1f} {statistics.median(peaks):>6.0f} {share:>6.0f}% {ratio:>14}"
             )
 
 
