@@ -21,10 +21,12 @@ two ways: OpenBLAS's threads add some products in another order than one thread 
 
 `set_num_threads(n)` sets how many threads minigen uses: these, and Numba's parallel loops
 (the elementwise kernels), which run between them, never at the same time. The numbers of the
-convolutions, and of the dense products once chunking has started, do not depend on it: the
-chunks are the same whatever the number of threads, each entry of a product is computed as
-the whole product computes it, and sums over chunks (a weight gradient) add the chunks' parts
-in their order.
+convolutions do not depend on it: the chunks are the same whatever the number of threads, and
+sums over chunks (a weight gradient) add the chunks' parts in their order. A dense product cut
+into blocks for the threads may differ in its last bits from the whole product: each block is
+a BLAS product of its own, and OpenBLAS may add an entry's terms in another order in a block
+than in the whole (its Haswell kernels do when the columns are cut, and when the rows are cut
+other than at multiples of 12). The same number of threads always gives the same numbers.
 """
 
 from __future__ import annotations
@@ -144,8 +146,8 @@ def matmuls(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[np.ndarray]:
     whole on one thread when there are as many products as threads (a dense layer's two
     gradients: one start of the helpers for both), else cut into blocks of rows of a, or of
     columns of b when b is the larger (so that no thread repacks the whole of it: a batch of 64
-    times a 784 x 512 weight, 0.42 ms against 0.51 with rows). Each entry is computed as the
-    whole product computes it, so the numbers do not depend on the number of threads."""
+    times a 784 x 512 weight, 0.42 ms against 0.51 with rows). The blocks depend only on the
+    number of threads, and so do the last bits of the numbers (see the module's docstring)."""
     if not _chunking or _threads == 1 or sum(a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs) < SPLIT_FROM:
         return [np.matmul(a, b) for a, b in pairs]  # (before any convolution, on BLAS's own threads)
     outs = [np.empty((a.shape[0], b.shape[1]), dtype=np.result_type(a, b)) for a, b in pairs]
