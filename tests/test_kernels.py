@@ -580,6 +580,16 @@ def test_winograd_equals_the_direct_convolution(case, dtype):
     np.testing.assert_allclose(WG.conv_transpose3x3(y.astype(dtype), w.astype(dtype), None, padding, x.shape[2:]), expected, **tolerance)
 
 
+def test_the_input_transforms_table_of_b_t_is_b_t():
+    """The input transform adds two rows of a tile per row of B^T d (d_p + s d_q): that table is B_T."""
+    from minigen.kernels import winograd as WG
+
+    rebuilt = np.zeros((4, 4))
+    for i, ((p, q), sign) in enumerate(zip(WG.B_T_TERMS, WG.B_T_SIGNS)):
+        rebuilt[i, p], rebuilt[i, q] = 1.0, sign
+    np.testing.assert_array_equal(rebuilt, WG.B_T)
+
+
 def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradients_stay_exact(monkeypatch):
     """Winograd forward and for the input's gradient (float32, from MIN_SIDE on), the same
     gradients as float64's im2col + GEMM to float32's tolerance; float64 never takes it."""

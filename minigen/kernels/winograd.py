@@ -51,35 +51,16 @@ def filter_transform(weight: np.ndarray) -> np.ndarray:
     return np.einsum("ai,ocij,bj->aboc", G, weight, G).astype(weight.dtype)
 
 
-@njit(cache=True)
-def _b_t(d0, d1, d2, d3):
-    """B^T d for a column d of four values."""
-    return d0 - d2, d1 + d2, d2 - d1, d1 - d3
+# Each row of B^T is a +1 and one more non-zero: (B^T d)_i = d_p + s d_q, for these (p, q, s)
+# (a test checks them against B_T). Its transform then adds two rows instead of four.
+B_T_TERMS = np.array([[0, 2], [1, 2], [2, 1], [1, 3]])
+B_T_SIGNS = np.array([-1.0, 1.0, -1.0, -1.0], dtype=np.float32)  # float32: times float32 stays float32
 
 
 @njit(cache=True)
 def _a_t(m0, m1, m2, m3):
     """A^T m for a column m of four values."""
     return m0 + m1 + m2, m1 - m2 - m3
-
-
-@njit(cache=True)
-def _b_t_of_column(x, n, rows, rows_inside, column, column_inside, c):
-    """B^T d for the column of a tile of channel c of x[n] at the clamped `rows` and `column`
-    (each value multiplied by 1 if its row and column are inside the image, else 0)."""
-    return _b_t(
-        x[n, rows[0], column, c] * (rows_inside[0] * column_inside),
-        x[n, rows[1], column, c] * (rows_inside[1] * column_inside),
-        x[n, rows[2], column, c] * (rows_inside[2] * column_inside),
-        x[n, rows[3], column, c] * (rows_inside[3] * column_inside),
-    )
-
-
-@njit(cache=True)
-def _four(a, t):
-    """Row t of a (tiles, 4) array as a tuple: values, not memory the output might share, so
-    the loop over channels reads them once."""
-    return a[t, 0], a[t, 1], a[t, 2], a[t, 3]
 
 
 def _tile_positions(tiles: int, padding: int, size: int, dtype):
@@ -96,27 +77,34 @@ def _input_transform(x, rows, rows_inside, columns, columns_inside, v):
     of the channels-last image x[n] padded with zeros, whose rows are rows[th] and columns
     columns[tw] (`_tile_positions`).
 
-    Tile by tile, every channel at once: t = B^T d one column of d at a time, then t B one row
-    of t at a time. The tile's positions are clamped into the image and its pixels in the
-    padding multiplied by 0 (f g), so the loop over channels has no branches. One thread's work
-    (nogil: the threads of `map_chunks` run it on their chunks of images side by side)."""
+    Tile by tile, one row i of the result at a time, every channel at once: row i of B^T d is
+    d_p + s d_q (`B_T_TERMS`, `B_T_SIGNS`), four values t0..t3 (one per column of the tile),
+    and row i of B^T d B is B^T (t0, t1, t2, t3). The tile's positions are clamped into the
+    image and its pixels in the padding multiplied by 0 (f, g), so the loop over channels has
+    no branches. One row at a time, because the loop then writes 4 arrays: writing all 16 at
+    once, LLVM did not vectorise it (too many pairs of arrays that might overlap to check)
+    and the transform took 2 to 12 times as long. One thread's work (nogil: the threads of
+    `map_chunks` run it on their chunks of images side by side)."""
     batch, channels = x.shape[0], x.shape[3]
     tiles_h, tiles_w = rows.shape[0], columns.shape[0]
     for nt in range(batch * tiles_h):
         n, th = nt // tiles_h, nt % tiles_h
-        r, f = _four(rows, th), _four(rows_inside, th)
         for tw in range(tiles_w):
-            s, g = _four(columns, tw), _four(columns_inside, tw)
             tile = nt * tiles_w + tw
-            for c in range(channels):
-                t00, t10, t20, t30 = _b_t_of_column(x, n, r, f, s[0], g[0], c)
-                t01, t11, t21, t31 = _b_t_of_column(x, n, r, f, s[1], g[1], c)
-                t02, t12, t22, t32 = _b_t_of_column(x, n, r, f, s[2], g[2], c)
-                t03, t13, t23, t33 = _b_t_of_column(x, n, r, f, s[3], g[3], c)
-                v[0, tile, c], v[1, tile, c], v[2, tile, c], v[3, tile, c] = _b_t(t00, t01, t02, t03)
-                v[4, tile, c], v[5, tile, c], v[6, tile, c], v[7, tile, c] = _b_t(t10, t11, t12, t13)
-                v[8, tile, c], v[9, tile, c], v[10, tile, c], v[11, tile, c] = _b_t(t20, t21, t22, t23)
-                v[12, tile, c], v[13, tile, c], v[14, tile, c], v[15, tile, c] = _b_t(t30, t31, t32, t33)
+            s0, s1, s2, s3 = columns[tw, 0], columns[tw, 1], columns[tw, 2], columns[tw, 3]
+            g0, g1, g2, g3 = columns_inside[tw, 0], columns_inside[tw, 1], columns_inside[tw, 2], columns_inside[tw, 3]
+            for i in range(4):
+                p, q = rows[th, B_T_TERMS[i, 0]], rows[th, B_T_TERMS[i, 1]]
+                fp, fq = rows_inside[th, B_T_TERMS[i, 0]], rows_inside[th, B_T_TERMS[i, 1]] * B_T_SIGNS[i]
+                for c in range(channels):
+                    t0 = x[n, p, s0, c] * (fp * g0) + x[n, q, s0, c] * (fq * g0)
+                    t1 = x[n, p, s1, c] * (fp * g1) + x[n, q, s1, c] * (fq * g1)
+                    t2 = x[n, p, s2, c] * (fp * g2) + x[n, q, s2, c] * (fq * g2)
+                    t3 = x[n, p, s3, c] * (fp * g3) + x[n, q, s3, c] * (fq * g3)
+                    v[4 * i, tile, c] = t0 - t2  # B^T (t0, t1, t2, t3), written out
+                    v[4 * i + 1, tile, c] = t1 + t2
+                    v[4 * i + 2, tile, c] = t2 - t1
+                    v[4 * i + 3, tile, c] = t1 - t3
 
 
 @njit(nogil=True, cache=True)
