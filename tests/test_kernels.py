@@ -580,6 +580,20 @@ def test_winograd_equals_the_direct_convolution(case, dtype):
     np.testing.assert_allclose(WG.conv_transpose3x3(y.astype(dtype), w.astype(dtype), None, padding, x.shape[2:]), expected, **tolerance)
 
 
+def test_winograd_is_exact_where_its_scratch_matrices_get_a_row_more():
+    """16x16 outputs with 16 channels: each of the 16 matrices of an image would be 4 KB, so the
+    scratch has a row more per matrix (`_sixteen_matrices`), which the GEMMs must skip."""
+    from minigen.kernels import winograd as WG
+
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal((3, 16, 16, 16)), rng.standard_normal((16, 16, 3, 3)), rng.standard_normal(16)
+    assert WG._sixteen_matrices("test", 64, 16, np.float32).shape == (16, 65, 16)
+    direct = K.conv2d_reference(x, w, b, (1, 1), (1, 1), (1, 1), (16, 16))
+    np.testing.assert_allclose(
+        WG.conv3x3(x.astype(np.float32), w.astype(np.float32), b.astype(np.float32), (1, 1), (16, 16)), direct, rtol=1e-4, atol=1e-4
+    )
+
+
 def test_the_input_transforms_table_of_b_t_is_b_t():
     """The input transform adds two rows of a tile per row of B^T d (d_p + s d_q): that table is B_T."""
     from minigen.kernels import winograd as WG
