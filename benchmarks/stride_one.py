@@ -79,7 +79,7 @@ def main():
         }
         seconds = dict(zip(kernels, interleaved_medians(list(kernels.values()), args.repeats)))
         fastest = min(seconds, key=seconds.get)
-        picked = _route(w, False, one, pad, one, out_hw)
+        picked = _route(w.shape, w.dtype, False, one, pad, one, out_hw)
         name = f"{c_in:>2} -> {c_out:<2} {side}x{side} b{batch}"
         times = " ".join(f"{1e3 * seconds[k]:9.2f}" for k in kernels)
         print(f"{name:<22} {times}   {fastest:<9} {picked:<9}")

@@ -565,7 +565,8 @@ def winograd_cases(draw):
 
 @given(winograd_cases(), st.sampled_from([np.float32, np.float64]))
 def test_winograd_equals_the_direct_convolution(case, dtype):
-    """F(2x2, 3x3) against the float64 direct convolution (the twin), its transpose too, at any size."""
+    """F(2x2, 3x3) against the float64 direct convolution (the twin), its transpose and its weight
+    gradient too, at any size."""
     from minigen.kernels import winograd as WG
 
     x, w, b, padding = case
@@ -578,6 +579,10 @@ def test_winograd_equals_the_direct_convolution(case, dtype):
     y = np.random.default_rng(0).standard_normal(direct.shape)
     expected = K.conv_transpose2d_reference(y, w, None, (1, 1), padding, (1, 1), x.shape[2:])  # y's channels back to x's
     np.testing.assert_allclose(WG.conv_transpose3x3(y.astype(dtype), w.astype(dtype), None, padding, x.shape[2:]), expected, **tolerance)
+    expected = K.conv2d_weight_grad_reference(x, y, (3, 3), (1, 1), padding, (1, 1))
+    ours = WG.conv3x3_weight_grad(x.astype(dtype), y.astype(dtype), padding)
+    assert ours.dtype == dtype
+    np.testing.assert_allclose(ours, expected, **tolerance)
 
 
 def test_winograd_is_exact_where_its_scratch_matrices_get_a_row_more():
@@ -605,17 +610,19 @@ def test_the_input_transforms_table_of_b_t_is_b_t():
 
 
 def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradients_stay_exact(monkeypatch):
-    """Winograd forward and for the input's gradient (float32, from MIN_SIDE on), the same
-    gradients as float64's im2col + GEMM to float32's tolerance; float64 never takes it."""
+    """Winograd forward and for the input's gradient (float32, from MIN_SIDE on) and the weight's
+    (from WEIGHT_GRAD_MIN_SIDE on), the same gradients as float64's im2col + GEMM to float32's
+    tolerance; float64 never takes it."""
     from minigen.kernels import winograd as WG
 
     calls = []
-    for name in ("conv3x3", "conv_transpose3x3"):
+    for name in ("conv3x3", "conv_transpose3x3", "conv3x3_weight_grad"):
         original = getattr(WG, name)
         monkeypatch.setattr(WG, name, lambda *args, _f=original, _n=name: calls.append(_n) or _f(*args))
     rng = np.random.default_rng(0)
-    x64, w64 = rng.standard_normal((2, 2, WG.MIN_SIDE, WG.MIN_SIDE + 1)), rng.standard_normal((3, 2, 3, 3))
-    y_bar = rng.standard_normal((2, 3, WG.MIN_SIDE, WG.MIN_SIDE + 1))
+    side = WG.WEIGHT_GRAD_MIN_SIDE
+    x64, w64 = rng.standard_normal((2, 2, side, side + 1)), rng.standard_normal((3, 2, 3, 3))
+    y_bar = rng.standard_normal((2, 3, side, side + 1))
     grads = {}
     for dtype in (np.float64, np.float32):
         x, w = mg.Tensor(x64.astype(dtype), requires_grad=True), mg.Tensor(w64.astype(dtype), requires_grad=True)
@@ -623,11 +630,15 @@ def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradien
         assert (y._ctx.kept is None) == (dtype == np.float32)  # Winograd's forward has no columns to keep
         y.backward(y_bar.astype(dtype))
         grads[dtype] = y.data, x.grad.data, w.grad.data
-        assert (set(calls) == {"conv3x3", "conv_transpose3x3"}) == (dtype == np.float32), (dtype, calls)
+        assert (set(calls) == {"conv3x3", "conv_transpose3x3", "conv3x3_weight_grad"}) == (dtype == np.float32), (dtype, calls)
         calls.clear()
     for ours, exact in zip(grads[np.float32], grads[np.float64]):
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours, exact, rtol=1e-4, atol=1e-4)
+    x, w = (mg.Tensor(a.astype(np.float32), requires_grad=True) for a in (x64[:, :, : WG.MIN_SIDE, : WG.MIN_SIDE], w64))
+    F.conv2d(x, w, padding=1).sum().backward()
+    assert set(calls) == {"conv3x3", "conv_transpose3x3"}  # the weight gradient by im2col + GEMM below WEIGHT_GRAD_MIN_SIDE
+    calls.clear()
     F.conv2d(mg.Tensor(x64[:, :, :8, :8].astype(np.float32)), mg.Tensor(w64.astype(np.float32)), padding=1)
     assert calls == []  # below MIN_SIDE: im2col + GEMM
 
@@ -714,7 +725,7 @@ def test_stride_one_layers_run_the_kernel_of_the_smaller_channel_count_with_exac
     own = "conv_transpose2d" if transposed else "conv2d"
     ran = {None: own, "im2col": "conv2d", "col2im": "conv_transpose2d"}[expected]
     assert calls == [ran], calls
-    assert L._route(w, transposed, (1, 1), (padding,) * 2, (dilation,) * 2, y.shape[2:]) == (
+    assert L._route(w.shape, w.dtype, transposed, (1, 1), (padding,) * 2, (dilation,) * 2, y.shape[2:]) == (
         expected or ("col2im" if transposed else "im2col")
     )
     np.testing.assert_allclose(y.data, reference(x, w, b, (1, 1), (padding,) * 2, (dilation,) * 2, y.shape[2:]), rtol=1e-12, atol=1e-12)

@@ -122,22 +122,23 @@ def _present(*tensors):
 CHANNEL_RATIO = 3
 
 
-def _route(weight, transposed: bool, stride, padding, dilation, out_hw) -> str:
-    """Which kernel runs a convolution (`transposed`: a transposed convolution) of this weight and
-    geometry: "im2col" (columns, then a GEMM), "col2im" (a GEMM, then col2im) or "winograd".
+def _route(weight_shape, dtype, transposed: bool, stride, padding, dilation, out_hw) -> str:
+    """Which kernel runs a convolution (`transposed`: a transposed convolution) with a weight of
+    this shape and dtype and this geometry: "im2col" (columns, then a GEMM), "col2im" (a GEMM,
+    then col2im) or "winograd".
 
     Each operation has its own (a convolution im2col, a transposed one col2im), but at stride 1
     either is the other with the `turned` kernel, so the channel counts choose (CHANNEL_RATIO),
     and Winograd where it `applies`."""
-    c_in, c_out = weight.shape[:2] if transposed else weight.shape[1::-1]
+    c_in, c_out = weight_shape[:2] if transposed else weight_shape[1::-1]
     own = "col2im" if transposed else "im2col"
-    if not conv_kernels.has_turned(weight.shape[2:], stride, padding, dilation):
+    if not conv_kernels.has_turned(weight_shape[2:], stride, padding, dilation):
         return own
     if c_out > CHANNEL_RATIO * c_in:
         return "im2col"
     if c_in > CHANNEL_RATIO * c_out:
         return "col2im"
-    return "winograd" if winograd.applies(weight, stride, dilation, padding, out_hw) else own
+    return "winograd" if winograd.applies(weight_shape[2:], dtype, stride, dilation, padding, out_hw) else own
 
 
 class Conv2d(Function):
@@ -152,9 +153,8 @@ class Conv2d(Function):
     `kept` gives the forward columns copied already. At stride 1 `_route` may pick another
     kernel: Winograd's F(2x2, 3x3) for a 3x3 kernel on a large enough float32 image
     (`minigen.kernels.winograd`), or the transposed convolution of the turned kernel when
-    there are many fewer output channels than input ones. Then the weight gradient copies the
-    columns itself (a Winograd weight gradient, 16 GEMMs of (out, in) products over every
-    tile, measured slower: benchmarks/README.md).
+    there are many fewer output channels than input ones. Then there are no columns to keep:
+    the weight gradient takes Winograd too, or copies the columns itself.
     """
 
     @staticmethod
@@ -163,7 +163,7 @@ class Conv2d(Function):
         if keep:
             kept = conv_kernels.columns(x, weight.shape[2:], stride, padding, dilation, out_hw)
         ctx.kept = kept if keep else None
-        route = "im2col" if kept is not None else _route(weight, False, stride, padding, dilation, out_hw)
+        route = "im2col" if kept is not None else _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw)
         if route == "winograd":
             return winograd.conv3x3(x, weight, bias, padding, out_hw)
         if route == "col2im":
@@ -214,7 +214,7 @@ class ConvTranspose2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
-        route = _route(weight, True, stride, padding, dilation, out_hw)
+        route = _route(weight.shape, weight.dtype, True, stride, padding, dilation, out_hw)
         if route == "winograd":
             return winograd.conv_transpose3x3(x, weight, bias, padding, out_hw)
         if route == "im2col":
@@ -239,12 +239,19 @@ class Conv2dWeightGrad(Function):
     $G_{o,c,i,j} = \sum_{n,h,w} \delta_{n,o,h,w}\, x^\text{pad}_{n,c,hs+id,ws+jd}$.
 
     $G$ is linear in each argument, so $\bar x = \mathrm{conv}^\top(\delta, \bar G)$ and
-    $\bar\delta = \mathrm{conv}(x, \bar G)$.
+    $\bar\delta = \mathrm{conv}(x, \bar G)$. Computed by Winograd's transforms where the
+    convolution's own forward takes them and the output is large enough
+    (`winograd.conv3x3_weight_grad`, `WEIGHT_GRAD_MIN_SIDE`), else from the column matrices of x
+    (`kept` by the forward, or copied now) and one GEMM per chunk.
     """
 
     @staticmethod
     def forward(ctx, x, delta, *, stride, padding, dilation, kernel, kept=None):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
+        out_hw, weight_shape = delta.shape[2:], (delta.shape[1], x.shape[1], *kernel)
+        winograd_route = kept is None and _route(weight_shape, x.dtype, False, stride, padding, dilation, out_hw) == "winograd"
+        if winograd_route and min(out_hw) >= winograd.WEIGHT_GRAD_MIN_SIDE:
+            return winograd.conv3x3_weight_grad(x, delta, padding)
         return conv_kernels.conv2d_weight_grad(x, delta, kernel, stride, padding, dilation, kept)
 
     @staticmethod
@@ -276,7 +283,11 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
             f"{padding} is smaller than the {weight.shape[2]}x{weight.shape[3]} kernel dilated by {dilation}"
         )
     # only im2col makes columns to keep (Winograd and col2im beat it where `_route` picks them)
-    keep = weight.requires_grad and is_grad_enabled() and _route(weight, False, stride, padding, dilation, out_hw) == "im2col"
+    keep = (
+        weight.requires_grad
+        and is_grad_enabled()
+        and _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw) == "im2col"
+    )
     keep = keep and _fits(x.shape, weight.shape[2:], out_hw, x.data.itemsize)
     return Conv2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw, keep=keep)
 

@@ -27,6 +27,13 @@ convolution is: transform the input tiles (Numba), 16 GEMMs (NumPy's BLAS), tran
 outputs each do. The kernels hold images channels last, as `minigen.kernels.conv`'s do: a
 pixel's channels are one contiguous run, and so is a row of each $V_k$ and $M_k$.
 
+**The gradients.** With respect to the input: the transposed convolution, which at stride 1
+is the convolution of the turned kernel, so Winograd again (`conv_transpose3x3`). With
+respect to the weight: a tile of the output is $A^\top M A$ with $M_k = V_k U_k$, so the
+gradient with respect to $M$ is $\bar M = A \bar Y A^\top$, with respect to $U_k$ it is
+$V_k^\top \bar M_k$ summed over the tiles (16 GEMMs again), and with respect to the filter,
+since $U = G g G^\top$, it is $G^\top \bar U G$ (`conv3x3_weight_grad`).
+
 Precision: the transforms add and subtract before multiplying, which can lose a little (more
 so for larger tiles, F(4x4, 3x3) and up); for F(2x2, 3x3) the float32 error against the float64
 direct convolution is of the order of float32's rounding, as im2col + GEMM's is (notebook 3
@@ -137,6 +144,42 @@ def _output_transform(m, bias, tiles_h, tiles_w, y):
                         y[n, top + 1, left + 1, o] = y11 + bias[o]
 
 
+# The rows of A = (A^T)^T, float32 as B_T_SIGNS is: the gradient transform multiplies by them.
+A_ROWS = A_T.T.astype(np.float32)
+
+
+@njit(nogil=True, cache=True)
+def _gradient_transform(grad_y, tiles_h, tiles_w, m):
+    """m[(i, j), (n, th, tw), o] = (A Y A^T)[i, j] (at k = 4 i + j) for the 2x2 tile Y of channel o
+    of the channels-last output gradient grad_y[n] at row 2 th and column 2 tw, 0 past its edge:
+    the gradient of the loss with respect to the tile's product M, since the tile of the output
+    is A^T M A, linear in M (rows of m past the last tile are left alone).
+
+    Tile by tile, one row i of the result at a time, every channel at once, as _input_transform:
+    row i of A Y is t = A[i, 0] Y[0] + A[i, 1] Y[1] (two values, one per column of Y), and row i
+    of A Y A^T is A t = (t0, t0 + t1, t0 - t1, -t1). A tile's row or column past the output's
+    edge (an odd size) reads the last one and multiplies it by 0. One thread's work."""
+    batch, height, width, channels = grad_y.shape
+    for nt in range(batch * tiles_h):
+        n, th = nt // tiles_h, nt % tiles_h
+        top = 2 * th
+        below = min(top + 1, height - 1)
+        f1 = np.float32(top + 1 < height)  # 1, or 0 where the tile's second row is cropped
+        for tw in range(tiles_w):
+            tile, left = nt * tiles_w + tw, 2 * tw
+            right = min(left + 1, width - 1)
+            g1 = np.float32(left + 1 < width)
+            for i in range(4):
+                a0, a1 = A_ROWS[i, 0], A_ROWS[i, 1] * f1
+                for o in range(channels):
+                    t0 = a0 * grad_y[n, top, left, o] + a1 * grad_y[n, below, left, o]
+                    t1 = (a0 * grad_y[n, top, right, o] + a1 * grad_y[n, below, right, o]) * g1
+                    m[4 * i, tile, o] = t0  # A (t0, t1), written out
+                    m[4 * i + 1, tile, o] = t0 + t1
+                    m[4 * i + 2, tile, o] = t0 - t1
+                    m[4 * i + 3, tile, o] = -t1
+
+
 # Like im2col, the transforms work through the batch a few images at a time, each chunk on one
 # of minigen's threads, so that the transformed tiles are still in that core's cache when the
 # GEMMs read them: 1 MB, a core's L2 here (the 32-channel 28x28 layer's forward + backward:
@@ -192,18 +235,56 @@ def conv_transpose3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[in
     return conv3x3(x, turned(weight), bias, turned_padding((3, 3), padding, (1, 1)), out_hw)
 
 
+def conv3x3_weight_grad(x: np.ndarray, grad_y: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
+    """dL/dW of `conv3x3` (its float32 layers' weight gradient, shape (out, in, 3, 3)), by the same
+    transforms: each output tile is A^T M A with M_k = V_k U_k, so with M-bar = A Y-bar A^T
+    (`_gradient_transform`) the gradient of U_k is V_k^T M-bar_k, 16 GEMMs (in, tiles) @ (tiles,
+    out) per chunk, the chunks' sums added in their order; and U = G W G^T per (out, in) pair
+    (`filter_transform`), so dL/dW = G^T U-bar G. 2.25 times fewer multiplications than
+    im2col + GEMM, as the forward; the 16 products are narrow ((in, out) results, summed over
+    every tile), which BLAS runs slower per multiplication (benchmarks/README.md measures both)."""
+    x, grad_y = channels_last(x), channels_last(grad_y)
+    batch, channels = x.shape[0], x.shape[3]
+    out_channels, out_hw = grad_y.shape[3], grad_y.shape[1:3]
+    tiles_h, tiles_w = (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
+    rows = _tile_positions(tiles_h, padding[0], x.shape[1], x.dtype)
+    columns = _tile_positions(tiles_w, padding[1], x.shape[2], x.dtype)
+
+    def chunk(part):
+        tiles = (part.stop - part.start) * tiles_h * tiles_w
+        v = _sixteen_matrices("winograd_v", tiles, channels, x.dtype)
+        _input_transform(x[part], *rows, *columns, v)
+        m_bar = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
+        _gradient_transform(grad_y[part], tiles_h, tiles_w, m_bar)
+        return np.matmul(v[:, :tiles].transpose(0, 2, 1), m_bar[:, :tiles])  # U-bar_k: (in, out)
+
+    per_image = 16 * tiles_h * tiles_w * max(channels, out_channels) * x.itemsize
+    u_bar = np.zeros((16, channels, out_channels), dtype=x.dtype)
+    for part in map_chunks(chunk, batch_chunks(batch, per_image, CHUNK_BYTES)):
+        u_bar += part
+    return np.einsum("ai,abco,bj->ocij", G, u_bar.reshape(4, 4, channels, out_channels), G).astype(x.dtype)
+
+
 # Below this output side the transforms cost more than the multiplications they save
 # (measured with batch 64, channels last: 0.77-0.89x the time of im2col + GEMM at 14x14 to
 # 28x28, 1.14-2.4x at 8x8 and below; benchmarks/README.md).
 MIN_SIDE = 14
 
 
-def applies(weight, stride, dilation, padding, out_hw) -> bool:
-    """Whether a convolution with this weight (its kernel size and dtype) and geometry should use
-    F(2x2, 3x3), its transpose too.
+# The weight gradient takes Winograd's transforms only from this output side on: at 28x28
+# they beat im2col + GEMM's (32 channels, batch 64: 4.6 against 5.6 ms with OpenBLAS's
+# Haswell kernels, 3.1 against 4.3 with its AVX-512 ones; 64 channels 10.1 against 12.5 with
+# AVX-512), at 14x14 they did not (64 channels with AVX-512: 3.9-4.9 against 3.0-4.1 ms;
+# 32 channels 1.4 against 1.2; benchmarks/README.md).
+WEIGHT_GRAD_MIN_SIDE = 28
+
+
+def applies(kernel, dtype, stride, dilation, padding, out_hw) -> bool:
+    """Whether a convolution with this kernel size, dtype and geometry should use F(2x2, 3x3), its
+    transpose and its weight gradient too.
 
     Only in float32, where speed is what matters: float64 is what gradient checks and precision
     studies run in, and there the layers take im2col + GEMM (exact to float64's rounding), so no
     Winograd kernel is compiled for float64 at all (about 3 s less of a cold start)."""
-    plain_3x3 = tuple(weight.shape[2:]) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-    return weight.dtype == np.float32 and plain_3x3 and max(padding) <= 2 and min(out_hw) >= MIN_SIDE
+    plain_3x3 = tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
+    return dtype == np.float32 and plain_3x3 and max(padding) <= 2 and min(out_hw) >= MIN_SIDE
