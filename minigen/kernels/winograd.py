@@ -202,6 +202,25 @@ def _sixteen_matrices(name: str, tiles: int, channels: int, dtype) -> np.ndarray
     return scratch(name, (16, rows, channels), dtype)
 
 
+def _tiling(x_hw, out_hw, padding, dtype):
+    """The output's 2x2 tiles, down and across (the last ones cropped), and the input rows and
+    columns each reads (`_tile_positions`)."""
+    tiles_h, tiles_w = (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
+    return tiles_h, tiles_w, _tile_positions(tiles_h, padding[0], x_hw[0], dtype), _tile_positions(tiles_w, padding[1], x_hw[1], dtype)
+
+
+def _chunks(batch: int, tiles_per_image: int, channels: int, itemsize: int) -> list[slice]:
+    """The chunks of images the transforms work through: CHUNK_BYTES of the wider of V and M each."""
+    return batch_chunks(batch, 16 * tiles_per_image * channels * itemsize, CHUNK_BYTES)
+
+
+def _input_matrices(x, rows, columns, tiles: int) -> np.ndarray:
+    """V for a chunk of channels-last images x: this thread's scratch, filled by the input transform."""
+    v = _sixteen_matrices("winograd_v", tiles, x.shape[3], x.dtype)
+    _input_transform(x, *rows, *columns, v)
+    return v
+
+
 def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
     """y = conv(x, W) + b for a 3x3 kernel, stride 1, dilation 1: per chunk of images (on
     minigen's threads), input transform, 16 GEMMs, output transform. `out_hw` may crop the natural output (as
@@ -209,23 +228,19 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
     x = channels_last(x)
     batch, channels = x.shape[0], x.shape[3]
     out_channels = weight.shape[0]
-    tiles_h, tiles_w = (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2  # 2x2 tiles of the output, the last ones cropped
+    tiles_h, tiles_w, rows, columns = _tiling(x.shape[1:3], out_hw, padding, x.dtype)
     u = np.ascontiguousarray(filter_transform(weight).reshape(16, out_channels, channels).transpose(0, 2, 1))  # U_k: (in, out)
     bias = np.zeros(out_channels, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
-    rows = _tile_positions(tiles_h, padding[0], x.shape[1], x.dtype)
-    columns = _tile_positions(tiles_w, padding[1], x.shape[2], x.dtype)
 
     def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = _sixteen_matrices("winograd_v", tiles, channels, x.dtype)
-        _input_transform(x[part], *rows, *columns, v)
+        v = _input_matrices(x[part], rows, columns, tiles)
         m = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
         np.matmul(v[:, :tiles], u, out=m[:, :tiles])
         _output_transform(m, bias, tiles_h, tiles_w, y[part])
 
-    per_image = 16 * tiles_h * tiles_w * max(channels, out_channels) * x.itemsize
-    map_chunks(chunk, batch_chunks(batch, per_image, CHUNK_BYTES))
+    map_chunks(chunk, _chunks(batch, tiles_h * tiles_w, max(channels, out_channels), x.itemsize))
     return _as_nchw(y)
 
 
@@ -245,22 +260,18 @@ def conv3x3_weight_grad(x: np.ndarray, grad_y: np.ndarray, padding: tuple[int, i
     every tile), which BLAS runs slower per multiplication (benchmarks/README.md measures both)."""
     x, grad_y = channels_last(x), channels_last(grad_y)
     batch, channels = x.shape[0], x.shape[3]
-    out_channels, out_hw = grad_y.shape[3], grad_y.shape[1:3]
-    tiles_h, tiles_w = (out_hw[0] + 1) // 2, (out_hw[1] + 1) // 2
-    rows = _tile_positions(tiles_h, padding[0], x.shape[1], x.dtype)
-    columns = _tile_positions(tiles_w, padding[1], x.shape[2], x.dtype)
+    out_channels = grad_y.shape[3]
+    tiles_h, tiles_w, rows, columns = _tiling(x.shape[1:3], grad_y.shape[1:3], padding, x.dtype)
 
     def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = _sixteen_matrices("winograd_v", tiles, channels, x.dtype)
-        _input_transform(x[part], *rows, *columns, v)
+        v = _input_matrices(x[part], rows, columns, tiles)
         m_bar = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
         _gradient_transform(grad_y[part], tiles_h, tiles_w, m_bar)
         return np.matmul(v[:, :tiles].transpose(0, 2, 1), m_bar[:, :tiles])  # U-bar_k: (in, out)
 
-    per_image = 16 * tiles_h * tiles_w * max(channels, out_channels) * x.itemsize
     u_bar = np.zeros((16, channels, out_channels), dtype=x.dtype)
-    for part in map_chunks(chunk, batch_chunks(batch, per_image, CHUNK_BYTES)):
+    for part in map_chunks(chunk, _chunks(batch, tiles_h * tiles_w, max(channels, out_channels), x.itemsize)):
         u_bar += part
     return np.einsum("ai,abco,bj->ocij", G, u_bar.reshape(4, 4, channels, out_channels), G).astype(x.dtype)
 
