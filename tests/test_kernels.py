@@ -599,14 +599,19 @@ def test_winograd_is_exact_where_its_scratch_matrices_get_a_row_more():
     )
 
 
-def test_the_input_transforms_table_of_b_t_is_b_t():
-    """The input transform adds two rows of a tile per row of B^T d (d_p + s d_q): that table is B_T."""
+def test_the_transforms_tables_are_b_t_and_a_t():
+    """The input transform adds two rows of a tile per row of B^T d (d_p + s d_q), the output
+    transform three per row of A^T M (M_a + s (M_(a+1) + M_(a+2))): those tables are B_T and A_T."""
     from minigen.kernels import winograd as WG
 
     rebuilt = np.zeros((4, 4))
     for i, ((p, q), sign) in enumerate(zip(WG.B_T_TERMS, WG.B_T_SIGNS)):
         rebuilt[i, p], rebuilt[i, q] = 1.0, sign
     np.testing.assert_array_equal(rebuilt, WG.B_T)
+    rebuilt = np.zeros((2, 4))
+    for a, sign in enumerate(WG.A_T_SIGNS):
+        rebuilt[a, a], rebuilt[a, a + 1 : a + 3] = 1.0, sign
+    np.testing.assert_array_equal(rebuilt, WG.A_T)
 
 
 def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradients_stay_exact(monkeypatch):
