@@ -114,14 +114,15 @@ def _input_transform(x, rows, rows_inside, columns, columns_inside, v):
                     v[4 * i + 3, tile, c] = t1 - t3
 
 
-# Each row of A^T is M_a + s (M_(a+1) + M_(a+2)) with this s: (1, 1, 1, 0) and (0, 1, -1, -1)
-# (a test checks it against A_T).
+# Row a of A^T M is M_a + s (M_(a+1) + M_(a+2)) with this s, since A^T's rows are (1, 1, 1, 0)
+# and (0, 1, -1, -1) (a test checks it against A_T).
 A_T_SIGNS = np.array([1.0, -1.0], dtype=np.float32)
 
 
 @njit(cache=True)
 def _a_t_row(m, a, tile, o):
-    """Row a of A^T M for channel o of a tile, one value per column of M (k = 4 i + j)."""
+    """Row a of A^T M for channel o of a tile, one value per column of M (whose entry (i, j) is
+    m[4 i + j])."""
     k, s = 4 * a, A_T_SIGNS[a]
     return (
         m[k, tile, o] + s * (m[k + 4, tile, o] + m[k + 8, tile, o]),
@@ -196,8 +197,9 @@ def _gradient_transform(grad_y, tiles_h, tiles_w, m):
 
 # Like im2col, the transforms work through the batch a few images at a time, each chunk on one
 # of minigen's threads, so that the transformed tiles are still in that core's cache when the
-# GEMMs read them: 1 MB, a core's L2 here (the 32-channel 28x28 layer's forward + backward:
-# 20.8-21.8 ms, against 23.1-23.3 with 2 MB and 42.6-43.1 with 4 MB; benchmarks/README.md).
+# GEMMs read them: 1 MB, a core's L2 where it was measured (the 32-channel 28x28 layer's
+# forward + backward: 20.8-21.8 ms, against 23.1-23.3 with 2 MB and 42.6-43.1 with 4 MB; on a
+# machine with 2 MB of L2 per core, 0.5, 1 and 2 MB measured the same; benchmarks/README.md).
 CHUNK_BYTES = 1 << 20
 
 
