@@ -42,15 +42,15 @@ LAYERS = [
 ]
 
 
-def median_seconds(fn, repeats: int, min_time: float = 0.2) -> float:
-    fn()  # warm-up (and compilation)
-    times = []
-    start_all = time.perf_counter()
-    while len(times) < repeats or time.perf_counter() - start_all < min_time:
+def median_seconds(fn, calls: int, min_time: float, max_calls: int | None = None) -> float:
+    """`fn` called at least `calls` times and for at least `min_time` seconds (but at most
+    `max_calls` times); the median seconds of a call."""
+    times, start_all = [], time.perf_counter()
+    while len(times) < calls or time.perf_counter() - start_all < min_time:
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-        if len(times) >= 10 * repeats:
+        if max_calls is not None and len(times) >= max_calls:
             break
     return statistics.median(times)
 
@@ -80,19 +80,9 @@ def gemm_product(threads: int):
     return product, 2 * 2048**3
 
 
-def block_of(fn, min_time: float = 0.15, calls: int = 3):
-    """A block for `in_turn`: `fn` called at least `calls` times and for at least `min_time`
-    seconds; the median seconds of a call."""
-
-    def block(_round: int) -> float:
-        times, start_all = [], time.perf_counter()
-        while len(times) < calls or time.perf_counter() - start_all < min_time:
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return statistics.median(times)
-
-    return block
+def block_of(fn):
+    """A block for `in_turn`: the median seconds of `fn` over at least 3 calls and 0.15 s."""
+    return lambda _round: median_seconds(fn, 3, 0.15)
 
 
 def layer_setup(kind, channels, k, s, p, size, rng):
@@ -241,7 +231,9 @@ def main():
             share = statistics.median(100 * a / b for a, b in zip(gflops, peaks))
             ratio = f"{statistics.median(a / b for a, b in zip(t['minigen'], t['torch'])):.2f}x" if theirs else "-"
             t_torch = statistics.median(t["torch"]) if theirs else None
-            t_twin = median_seconds(twin[which], 3) if twin else None
+            if twin:
+                twin[which]()  # warm-up
+            t_twin = median_seconds(twin[which], 3, 0.2, max_calls=30) if twin else None
             print(
                 f"{name if which == 0 else '':<30} {label:<8} {statistics.median(t['minigen']) * 1e3:>10.3f} "
                 f"{(f'{t_twin * 1e3:.2f}' if t_twin else '-'):>9} "
