@@ -614,6 +614,20 @@ def test_the_transforms_tables_are_b_t_and_a_t():
     np.testing.assert_array_equal(rebuilt, WG.A_T)
 
 
+def test_the_filter_transform_is_g_g_g_t_and_filter_gradient_its_adjoint():
+    """G_KRON_G on a flattened 3x3 kernel is G g G^T; `filter_gradient` is the adjoint:
+    <filter_transform(w), U-bar> = <w, filter_gradient(U-bar)>."""
+    from minigen.kernels import winograd as WG
+
+    rng = np.random.default_rng(0)
+    w, u_bar = rng.standard_normal((3, 2, 3, 3)), rng.standard_normal((16, 2, 3))
+    u = WG.filter_transform(w)
+    assert u.shape == (16, 2, 3)
+    for o, c in np.ndindex(3, 2):
+        np.testing.assert_allclose(u[:, c, o].reshape(4, 4), WG.G @ w[o, c] @ WG.G.T, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(np.sum(u * u_bar), np.sum(w * WG.filter_gradient(u_bar, np.float64)), rtol=1e-13)
+
+
 def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradients_stay_exact(monkeypatch):
     """Winograd forward and for the input's gradient (float32, from MIN_SIDE on) and the weight's
     (from WEIGHT_GRAD_MIN_SIDE on), the same gradients as float64's im2col + GEMM to float32's

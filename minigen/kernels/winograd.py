@@ -53,9 +53,27 @@ B_T = np.array([[1.0, 0.0, -1.0, 0.0], [0.0, 1.0, 1.0, 0.0], [0.0, -1.0, 1.0, 0.
 A_T = np.array([[1.0, 1.0, 1.0, 0.0], [0.0, 1.0, -1.0, -1.0]])
 
 
+# G g G^T as one matrix on the 9 values of g: row 4a + b, column 3i + j holds G[a, i] G[b, j],
+# so G_KRON_G @ g.ravel() is (G g G^T).ravel(). For every (out, in) pair of a weight at once it
+# is one small GEMM (an einsum over the four indices took 13-19 times as long: 156 against 12 us
+# for 32x32 channels, 2.5 against 0.13 ms for 128x128; same numbers).
+G_KRON_G = np.kron(G, G)
+
+
 def filter_transform(weight: np.ndarray) -> np.ndarray:
-    """U = G g G^T for every (out, in) pair of a (O, C, 3, 3) weight: shape (4, 4, O, C)."""
-    return np.einsum("ai,ocij,bj->aboc", G, weight, G).astype(weight.dtype)
+    """U_k = (G g G^T)_k for every (out, in) pair of a (O, C, 3, 3) weight, as the 16 matrices
+    (in, out) the GEMMs take: shape (16, C, O), computed in float64."""
+    out_channels, channels = weight.shape[:2]
+    g = weight.transpose(1, 0, 2, 3).reshape(channels * out_channels, 9)
+    return (G_KRON_G @ g.T).astype(weight.dtype).reshape(16, channels, out_channels)
+
+
+def filter_gradient(u_bar: np.ndarray, dtype) -> np.ndarray:
+    """dL/dg = G^T U-bar G for every (out, in) pair, from the 16 matrices U-bar_k (in, out): the
+    adjoint of `filter_transform`, shape (O, C, 3, 3)."""
+    channels, out_channels = u_bar.shape[1:]
+    g_bar = G_KRON_G.T @ u_bar.reshape(16, channels * out_channels)
+    return np.ascontiguousarray(g_bar.astype(dtype).reshape(3, 3, channels, out_channels).transpose(3, 2, 0, 1))
 
 
 # Each row of B^T is a +1 and one more non-zero: (B^T d)_i = d_p + s d_q, for these (p, q, s)
@@ -245,7 +263,7 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
     batch, channels = x.shape[0], x.shape[3]
     out_channels = weight.shape[0]
     tiles_h, tiles_w, rows, columns = _tiling(x.shape[1:3], out_hw, padding, x.dtype)
-    u = np.ascontiguousarray(filter_transform(weight).reshape(16, out_channels, channels).transpose(0, 2, 1))  # U_k: (in, out)
+    u = filter_transform(weight)
     bias = np.zeros(out_channels, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
 
@@ -289,7 +307,7 @@ def conv3x3_weight_grad(x: np.ndarray, grad_y: np.ndarray, padding: tuple[int, i
     u_bar = np.zeros((16, channels, out_channels), dtype=x.dtype)
     for part in map_chunks(chunk, _chunks(batch, tiles_h * tiles_w, max(channels, out_channels), x.itemsize)):
         u_bar += part
-    return np.einsum("ai,abco,bj->ocij", G, u_bar.reshape(4, 4, channels, out_channels), G).astype(x.dtype)
+    return filter_gradient(u_bar, x.dtype)
 
 
 # Below this output side the transforms cost more than the multiplications they save
