@@ -11,6 +11,7 @@ peak are the medians of the rounds' own ones, each comparing blocks a second apa
 times are the medians of the blocks' medians. The twins (slow) are timed once, after.
 
     python benchmarks/kernels.py            # add --no-twin to skip the NumPy twins
+    python benchmarks/kernels.py --only k3  # one layer (or a few): the names that contain k3
 """
 
 from __future__ import annotations
@@ -194,7 +195,11 @@ def main():
     parser.add_argument("--rounds", type=int, default=7, help="rounds of blocks in turn per layer and pass")
     parser.add_argument("--no-twin", action="store_true", help="skip the NumPy twins (slow)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="threads for both libraries (default: every core)")
+    parser.add_argument("--only", metavar="TEXT", help="only the layers whose name contains TEXT (e.g. 'k3' or 'dense')")
     args = parser.parse_args()
+    layers = [layer for layer in LAYERS if args.only is None or args.only in layer[0]]
+    if not layers:
+        parser.error(f"--only {args.only!r}: no layer's name contains it; the layers: {', '.join(layer[0] for layer in LAYERS)}")
     mg.set_num_threads(args.threads)  # minigen's chunk threads and Numba's loops
     try:
         import torch
@@ -214,7 +219,7 @@ def main():
     print(header)
     print("-" * len(header))
     rng = np.random.default_rng(0)
-    for name, kind, channels, k, s, p, size in LAYERS:
+    for name, kind, channels, k, s, p, size in layers:
         x, w, b, grad, flops = layer_setup(kind, channels, k, s, p, size, rng)
         ours = minigen_runs(kind, x, w, b, grad, s, p)
         twin = None if args.no_twin else twin_runs(kind, x, w, b, grad, s, p)
