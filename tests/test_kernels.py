@@ -631,7 +631,7 @@ def test_the_filter_transform_is_g_g_g_t_and_filter_gradient_its_adjoint():
 def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradients_stay_exact(monkeypatch):
     """Winograd forward and for the input's gradient (float32, from MIN_SIDE on) and the weight's
     (from WEIGHT_GRAD_MIN_SIDE on), the same gradients as float64's im2col + GEMM to float32's
-    tolerance; float64 never takes it. The forward keeps x channels last for the weight gradient."""
+    tolerance; float64 never takes it."""
     from minigen.kernels import winograd as WG
 
     calls = []
@@ -646,23 +646,14 @@ def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradien
     for dtype in (np.float64, np.float32):
         x, w = mg.Tensor(x64.astype(dtype), requires_grad=True), mg.Tensor(w64.astype(dtype), requires_grad=True)
         y = F.conv2d(x, w, padding=1)
-        assert (y._ctx.kept is None) == (dtype == np.float32)  # Winograd's forward has no columns to keep,
-        kept_x = y._ctx.x_channels_last  # but a channels-last copy of the NCHW x, for the weight gradient
-        assert (kept_x is not None and kept_x.shape == (2, side, side + 1, 2) and not np.shares_memory(kept_x, x.data)) == (
-            dtype == np.float32
-        )
+        assert (y._ctx.kept is None) == (dtype == np.float32)  # Winograd's forward has no columns to keep
         y.backward(y_bar.astype(dtype))
-        assert y._ctx.x_channels_last is None  # released with the graph
         grads[dtype] = y.data, x.grad.data, w.grad.data
         assert (set(calls) == {"conv3x3", "conv_transpose3x3", "conv3x3_weight_grad"}) == (dtype == np.float32), (dtype, calls)
         calls.clear()
     for ours, exact in zip(grads[np.float32], grads[np.float64]):
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours, exact, rtol=1e-4, atol=1e-4)
-    x_rows = np.ascontiguousarray(x64.astype(np.float32).transpose(0, 2, 3, 1))
-    y = F.conv2d(mg.Tensor(x_rows.transpose(0, 3, 1, 2)), mg.Tensor(w64.astype(np.float32), requires_grad=True), padding=1)
-    assert np.shares_memory(y._ctx.x_channels_last, x_rows)  # channels last already: nothing copied
-    calls.clear()
     x, w = (mg.Tensor(a.astype(np.float32), requires_grad=True) for a in (x64[:, :, : WG.MIN_SIDE, : WG.MIN_SIDE], w64))
     F.conv2d(x, w, padding=1).sum().backward()
     assert set(calls) == {"conv3x3", "conv_transpose3x3"}  # the weight gradient by im2col + GEMM below WEIGHT_GRAD_MIN_SIDE

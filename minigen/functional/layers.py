@@ -154,24 +154,18 @@ class Conv2d(Function):
     kernel: Winograd's F(2x2, 3x3) for a 3x3 kernel on a large enough float32 image
     (`minigen.kernels.winograd`), or the transposed convolution of the turned kernel when
     there are many fewer output channels than input ones. Then there are no columns to keep:
-    the weight gradient takes Winograd too, or copies the columns itself. Winograd's kernels
-    read images channels last, so with `keep=True` its forward keeps x's channels-last copy
-    (x's size; none when x is channels last already) for the weight gradient, which would
-    make it again (the 32-channel 28x28 layer's forward + backward 0.91x the time).
+    the weight gradient takes Winograd too, or copies the columns itself.
     """
 
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw, keep=False, kept=None):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
-        route = "im2col" if kept is not None else _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw)
-        if keep and route == "im2col":
+        if keep:
             kept = conv_kernels.columns(x, weight.shape[2:], stride, padding, dilation, out_hw)
         ctx.kept = kept if keep else None
-        ctx.x_channels_last = None
+        route = "im2col" if kept is not None else _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw)
         if route == "winograd":
-            x = conv_kernels.channels_last(x)  # a copy unless x is channels last already
-            ctx.x_channels_last = x if keep else None
-            return winograd.conv3x3(conv_kernels._as_nchw(x), weight, bias, padding, out_hw)
+            return winograd.conv3x3(x, weight, bias, padding, out_hw)
         if route == "col2im":
             turned_padding = conv_kernels.turned_padding(weight.shape[2:], padding, dilation)
             return conv_kernels.conv_transpose2d(x, conv_kernels.turned(weight), bias, stride, turned_padding, dilation, out_hw)
@@ -183,15 +177,13 @@ class Conv2d(Function):
         if x.requires_grad and weight.requires_grad and not is_grad_enabled():
             grad = _channels_last(grad)  # both gradients read it so: copy it once, not in each
         grad_x = ConvTranspose2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
-        if ctx.x_channels_last is not None and not is_grad_enabled():
-            x = Tensor._make(conv_kernels._as_nchw(ctx.x_channels_last), None)  # the forward's copy
         grad_w = Conv2dWeightGrad.apply(x, grad, **ctx.geometry, kernel=weight.shape[2:], kept=ctx.kept) if weight.requires_grad else None
         grad_b = _bias_grad(grad) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
         return grad_x, grad_w, grad_b
 
     def release(self):
         super().release()
-        self.kept = self.x_channels_last = None
+        self.kept = None
 
 
 def _bias_grad(grad: Tensor) -> Tensor:
@@ -290,11 +282,13 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride=1, padd
             f"{op}: the output would be {out_hw[0]}x{out_hw[1]}: the {x.shape[2]}x{x.shape[3]} input padded by "
             f"{padding} is smaller than the {weight.shape[2]}x{weight.shape[3]} kernel dilated by {dilation}"
         )
-    # what the forward keeps for the weight gradient: im2col's columns if they fit, Winograd's
-    # channels-last x (see `Conv2d`); col2im has nothing the weight gradient reads
-    route = _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw)
-    keep = weight.requires_grad and is_grad_enabled()
-    keep = keep and (route == "winograd" or (route == "im2col" and _fits(x.shape, weight.shape[2:], out_hw, x.data.itemsize)))
+    # only im2col makes columns to keep (Winograd and col2im beat it where `_route` picks them)
+    keep = (
+        weight.requires_grad
+        and is_grad_enabled()
+        and _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw) == "im2col"
+    )
+    keep = keep and _fits(x.shape, weight.shape[2:], out_hw, x.data.itemsize)
     return Conv2d.apply(*_present(x, weight, bias), stride=stride, padding=padding, dilation=dilation, out_hw=out_hw, keep=keep)
 
 
