@@ -599,6 +599,36 @@ def test_winograd_is_exact_where_its_scratch_matrices_get_a_row_more():
     )
 
 
+@pytest.mark.parametrize("layout", ["nchw", "channels last", "every other column", "channels last with room"])
+def test_winograd_reads_images_in_any_layout_with_the_same_numbers(layout):
+    """The kernels copy each chunk of images channels last (unless it is already): the same
+    numbers bit for bit whatever the memory of x and of the output gradient."""
+    from minigen.kernels import winograd as WG
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((5, 6, 15, 14)).astype(np.float32)
+    grad_y = rng.standard_normal((5, 4, 15, 14)).astype(np.float32)
+    w, b = rng.standard_normal((4, 6, 3, 3)).astype(np.float32), rng.standard_normal(4).astype(np.float32)
+
+    def laid_out(a):
+        if layout == "nchw":
+            return a
+        if layout == "channels last":
+            return np.ascontiguousarray(a.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+        if layout == "every other column":
+            wider = np.zeros((*a.shape[:3], 2 * a.shape[3]), a.dtype)
+            wider[..., ::2] = a
+            return wider[..., ::2]
+        roomy = np.zeros((a.shape[0], *a.shape[2:], a.shape[1] + 3), a.dtype)  # channels last, 3 more per pixel
+        roomy[..., : a.shape[1]] = a.transpose(0, 2, 3, 1)
+        return roomy[..., : a.shape[1]].transpose(0, 3, 1, 2)
+
+    x_, grad_y_ = laid_out(x), laid_out(grad_y)
+    np.testing.assert_array_equal(x_, x)
+    np.testing.assert_array_equal(WG.conv3x3(x_, w, b, (1, 1), (15, 14)), WG.conv3x3(x, w, b, (1, 1), (15, 14)))
+    np.testing.assert_array_equal(WG.conv3x3_weight_grad(x_, grad_y_, (1, 1)), WG.conv3x3_weight_grad(x, grad_y, (1, 1)))
+
+
 def test_the_transforms_tables_are_b_t_and_a_t():
     """The input transform adds two rows of a tile per row of B^T d (d_p + s d_q), the output
     transform three per row of A^T M (M_a + s (M_(a+1) + M_(a+2))): those tables are B_T and A_T."""

@@ -164,6 +164,7 @@ class Conv2d(Function):
             kept = conv_kernels.columns(x, weight.shape[2:], stride, padding, dilation, out_hw)
         ctx.kept = kept if keep else None
         route = "im2col" if kept is not None else _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw)
+        ctx.route = route
         if route == "winograd":
             return winograd.conv3x3(x, weight, bias, padding, out_hw)
         if route == "col2im":
@@ -174,8 +175,8 @@ class Conv2d(Function):
     @staticmethod
     def backward(ctx, grad):
         x, weight = ctx.inputs[:2]
-        if x.requires_grad and weight.requires_grad and not is_grad_enabled():
-            grad = _channels_last(grad)  # both gradients read it so: copy it once, not in each
+        if x.requires_grad and weight.requires_grad and not is_grad_enabled() and ctx.route != "winograd":
+            grad = _channels_last(grad)  # both gradients read it so: copy it once, not in each (Winograd copies a chunk at a time)
         grad_x = ConvTranspose2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
         grad_w = Conv2dWeightGrad.apply(x, grad, **ctx.geometry, kernel=weight.shape[2:], kept=ctx.kept) if weight.requires_grad else None
         grad_b = _bias_grad(grad) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None

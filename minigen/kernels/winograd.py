@@ -25,7 +25,8 @@ $V_k = (B^\top d B)_k$ of shape (tiles, in) and $U_k = (G g G^\top)_k$ of shape 
 convolution is: transform the input tiles (Numba), 16 GEMMs (NumPy's BLAS), transform back
 (Numba). Neighbouring 4x4 tiles overlap by two pixels, as neighbouring 3x3 windows of two
 outputs each do. The kernels hold images channels last, as `minigen.kernels.conv`'s do: a
-pixel's channels are one contiguous run, and so is a row of each $V_k$ and $M_k$.
+pixel's channels are one contiguous run, and so is a row of each $V_k$ and $M_k$. An NCHW
+input is copied so one chunk of images at a time, by the thread that transforms it.
 
 **The gradients.** With respect to the input: the transposed convolution, which at stride 1
 is the convolution of the turned kernel, so Winograd again (`conv_transpose3x3`). With
@@ -45,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba import njit, scratch
-from .conv import _as_nchw, channels_last, turned, turned_padding
+from .conv import _as_nchw, turned, turned_padding
 from .threads import batch_chunks, map_chunks
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -248,6 +249,18 @@ def _chunks(batch: int, tiles_per_image: int, channels: int, itemsize: int) -> l
     return batch_chunks(batch, 16 * tiles_per_image * channels * itemsize, CHUNK_BYTES)
 
 
+def _chunk_channels_last(name: str, x: np.ndarray, part: slice) -> np.ndarray:
+    """Images `part` of the NCHW x, channels last: a view when x's memory is channels last
+    already, else a copy in this thread's scratch, which the transform then reads from its
+    core's cache (a copy of the whole batch first would go through main memory)."""
+    rows = x[part].transpose(0, 2, 3, 1)
+    if rows.flags.c_contiguous:
+        return rows
+    copy = scratch(name, rows.shape, x.dtype)
+    np.copyto(copy, rows)
+    return copy
+
+
 def _input_matrices(x, rows, columns, tiles: int) -> np.ndarray:
     """V for a chunk of channels-last images x: this thread's scratch, filled by the input transform."""
     v = _sixteen_matrices("winograd_v", tiles, x.shape[3], x.dtype)
@@ -259,17 +272,16 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
     """y = conv(x, W) + b for a 3x3 kernel, stride 1, dilation 1: per chunk of images (on
     minigen's threads), input transform, 16 GEMMs, output transform. `out_hw` may crop the natural output (as
     `conv.conv2d`'s does). y is channels last in memory."""
-    x = channels_last(x)
-    batch, channels = x.shape[0], x.shape[3]
+    batch, channels = x.shape[:2]
     out_channels = weight.shape[0]
-    tiles_h, tiles_w, rows, columns = _tiling(x.shape[1:3], out_hw, padding, x.dtype)
+    tiles_h, tiles_w, rows, columns = _tiling(x.shape[2:], out_hw, padding, x.dtype)
     u = filter_transform(weight)
     bias = np.zeros(out_channels, dtype=x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
 
     def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = _input_matrices(x[part], rows, columns, tiles)
+        v = _input_matrices(_chunk_channels_last("winograd_x", x, part), rows, columns, tiles)
         m = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
         np.matmul(v[:, :tiles], u, out=m[:, :tiles])
         _output_transform(m, bias, tiles_h, tiles_w, y[part])
@@ -292,16 +304,15 @@ def conv3x3_weight_grad(x: np.ndarray, grad_y: np.ndarray, padding: tuple[int, i
     (`filter_transform`), so dL/dW = G^T U-bar G. 2.25 times fewer multiplications than
     im2col + GEMM, as the forward; the 16 products are narrow ((in, out) results, summed over
     every tile), which BLAS runs slower per multiplication (benchmarks/README.md measures both)."""
-    x, grad_y = channels_last(x), channels_last(grad_y)
-    batch, channels = x.shape[0], x.shape[3]
-    out_channels = grad_y.shape[3]
-    tiles_h, tiles_w, rows, columns = _tiling(x.shape[1:3], grad_y.shape[1:3], padding, x.dtype)
+    batch, channels = x.shape[:2]
+    out_channels = grad_y.shape[1]
+    tiles_h, tiles_w, rows, columns = _tiling(x.shape[2:], grad_y.shape[2:], padding, x.dtype)
 
     def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = _input_matrices(x[part], rows, columns, tiles)
+        v = _input_matrices(_chunk_channels_last("winograd_x", x, part), rows, columns, tiles)
         m_bar = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
-        _gradient_transform(grad_y[part], tiles_h, tiles_w, m_bar)
+        _gradient_transform(_chunk_channels_last("winograd_y", grad_y, part), tiles_h, tiles_w, m_bar)
         return np.matmul(v[:, :tiles].transpose(0, 2, 1), m_bar[:, :tiles])  # U-bar_k: (in, out)
 
     u_bar = np.zeros((16, channels, out_channels), dtype=x.dtype)
