@@ -6,7 +6,7 @@ GEMM of 9 C_out values per pixel, then gather them) and Winograd's F(2x2, 3x3) (
 4 (C_in + C_out) values per pixel around 16 smaller GEMMs). For each layer shape (float32,
 channels-last input) it prints the median time of each, interleaved so that the machine's
 drift hits all three alike, the fastest, and what `minigen.functional.layers._route` picks
-(`CHANNEL_RATIO`; Winograd only from `winograd.MIN_SIDE`).
+(`CHANNEL_RATIO`; Winograd where `winograd.SMALLEST` says).
 
     python benchmarks/stride_one.py [--threads 2] [--repeats 9]
 """
@@ -26,7 +26,8 @@ from minigen.kernels import conv as K
 from minigen.kernels import winograd as W
 
 # in, out, side, batch: the U-Net's first and last layers (1 and 16 channels), its balanced and
-# concatenating ones, an RGB model's first and last layers, and a few ratios around 3
+# concatenating ones, an RGB model's first and last layers, a few ratios around 3, and small
+# images and few channels on either side of `winograd.SMALLEST` (the U-Nets' inner layers)
 SHAPES = [
     (1, 16, 28, 128),
     (16, 1, 28, 128),
@@ -40,6 +41,11 @@ SHAPES = [
     (64, 3, 32, 64),
     (8, 64, 28, 64),
     (4, 16, 28, 64),
+    (8, 8, 14, 128),
+    (16, 16, 7, 128),
+    (32, 32, 7, 128),
+    (32, 32, 8, 64),
+    (64, 64, 4, 64),
 ]
 
 

@@ -659,8 +659,8 @@ def test_the_filter_transform_is_g_g_g_t_and_filter_gradient_its_adjoint():
 
 
 def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradients_stay_exact(monkeypatch):
-    """Winograd forward and for the input's gradient (float32, from MIN_SIDE on) and the weight's
-    (from WEIGHT_GRAD_MIN_SIDE on), the same gradients as float64's im2col + GEMM to float32's
+    """Winograd for the forward and both gradients in float32 where `SMALLEST` says (16 channels
+    from 14x14 on, 32 from 6x6 on), the same gradients as float64's im2col + GEMM to float32's
     tolerance; float64 never takes it."""
     from minigen.kernels import winograd as WG
 
@@ -669,9 +669,8 @@ def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradien
         original = getattr(WG, name)
         monkeypatch.setattr(WG, name, lambda *args, _f=original, _n=name: calls.append(_n) or _f(*args))
     rng = np.random.default_rng(0)
-    side = WG.WEIGHT_GRAD_MIN_SIDE
-    x64, w64 = rng.standard_normal((2, 2, side, side + 1)), rng.standard_normal((3, 2, 3, 3))
-    y_bar = rng.standard_normal((2, 3, side, side + 1))
+    x64, w64 = rng.standard_normal((2, 16, 14, 15)), rng.standard_normal((17, 16, 3, 3)) / 12
+    y_bar = rng.standard_normal((2, 17, 14, 15))
     grads = {}
     for dtype in (np.float64, np.float32):
         x, w = mg.Tensor(x64.astype(dtype), requires_grad=True), mg.Tensor(w64.astype(dtype), requires_grad=True)
@@ -684,12 +683,18 @@ def test_the_layers_use_winograd_in_float32_where_it_is_faster_and_their_gradien
     for ours, exact in zip(grads[np.float32], grads[np.float64]):
         assert ours.dtype == np.float32
         np.testing.assert_allclose(ours, exact, rtol=1e-4, atol=1e-4)
-    x, w = (mg.Tensor(a.astype(np.float32), requires_grad=True) for a in (x64[:, :, : WG.MIN_SIDE, : WG.MIN_SIDE], w64))
-    F.conv2d(x, w, padding=1).sum().backward()
-    assert set(calls) == {"conv3x3", "conv_transpose3x3"}  # the weight gradient by im2col + GEMM below WEIGHT_GRAD_MIN_SIDE
-    calls.clear()
-    F.conv2d(mg.Tensor(x64[:, :, :8, :8].astype(np.float32)), mg.Tensor(w64.astype(np.float32)), padding=1)
-    assert calls == []  # below MIN_SIDE: im2col + GEMM
+
+    def takes_winograd(channels, side):
+        x = mg.Tensor(rng.standard_normal((1, channels, side, side)).astype(np.float32), requires_grad=True)
+        w = mg.Tensor(rng.standard_normal((channels, channels, 3, 3)).astype(np.float32), requires_grad=True)
+        F.conv2d(x, w, padding=1).sum().backward()
+        taken = set(calls)
+        calls.clear()
+        assert taken in (set(), {"conv3x3", "conv_transpose3x3", "conv3x3_weight_grad"}), taken  # all three or none
+        return bool(taken)
+
+    assert takes_winograd(16, 14) and not takes_winograd(16, 13) and not takes_winograd(15, 28)
+    assert takes_winograd(32, 6) and not takes_winograd(32, 5) and not takes_winograd(8, 28)
 
 
 @pytest.mark.parametrize(

@@ -138,7 +138,7 @@ def _route(weight_shape, dtype, transposed: bool, stride, padding, dilation, out
         return "im2col"
     if c_in > CHANNEL_RATIO * c_out:
         return "col2im"
-    return "winograd" if winograd.applies(weight_shape[2:], dtype, stride, dilation, padding, out_hw) else own
+    return "winograd" if winograd.applies(weight_shape[2:], dtype, stride, dilation, padding, out_hw, min(c_in, c_out)) else own
 
 
 class Conv2d(Function):
@@ -241,17 +241,15 @@ class Conv2dWeightGrad(Function):
 
     $G$ is linear in each argument, so $\bar x = \mathrm{conv}^\top(\delta, \bar G)$ and
     $\bar\delta = \mathrm{conv}(x, \bar G)$. Computed by Winograd's transforms where the
-    convolution's own forward takes them and the output is large enough
-    (`winograd.conv3x3_weight_grad`, `WEIGHT_GRAD_MIN_SIDE`), else from the column matrices of x
-    (`kept` by the forward, or copied now) and one GEMM per chunk.
+    convolution's own forward takes them (`winograd.conv3x3_weight_grad`), else from the column
+    matrices of x (`kept` by the forward, or copied now) and one GEMM per chunk.
     """
 
     @staticmethod
     def forward(ctx, x, delta, *, stride, padding, dilation, kernel, kept=None):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
         out_hw, weight_shape = delta.shape[2:], (delta.shape[1], x.shape[1], *kernel)
-        winograd_route = kept is None and _route(weight_shape, x.dtype, False, stride, padding, dilation, out_hw) == "winograd"
-        if winograd_route and min(out_hw) >= winograd.WEIGHT_GRAD_MIN_SIDE:
+        if kept is None and _route(weight_shape, x.dtype, False, stride, padding, dilation, out_hw) == "winograd":
             return winograd.conv3x3_weight_grad(x, delta, padding)
         return conv_kernels.conv2d_weight_grad(x, delta, kernel, stride, padding, dilation, kept)
 

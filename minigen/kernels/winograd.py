@@ -321,26 +321,24 @@ def conv3x3_weight_grad(x: np.ndarray, grad_y: np.ndarray, padding: tuple[int, i
     return filter_gradient(u_bar, x.dtype)
 
 
-# Below this output side the transforms cost more than the multiplications they save
-# (measured with batch 64, channels last: 0.77-0.89x the time of im2col + GEMM at 14x14 to
-# 28x28, 1.14-2.4x at 8x8 and below; benchmarks/README.md).
-MIN_SIDE = 14
+# Where the transforms cost less than the multiplications they save: (channels, side) for
+# layers with at least that many channels (the fewer of in and out) and outputs at least that
+# side. Measured, forward against im2col + GEMM, batch 64-128, with both of OpenBLAS's kernels
+# (benchmarks/README.md): 32 channels or more 0.53-0.91x the time from 6x6 to 12x12; 16
+# channels 0.87-0.97x at 14x14 but 1.02-1.19x at 6x6 and 7x7; 8 channels 1.1-1.3x at 8x8 and
+# 14x14, 1.0 at 28x28; every size below 6x6 a tie or a loss but the even ones with 64 channels
+# or more. The weight gradient's transforms, measured likewise, win or tie in the same places.
+SMALLEST = ((32, 6), (16, 14))
 
 
-# The weight gradient takes Winograd's transforms only from this output side on: at 28x28
-# they beat im2col + GEMM's (32 channels, batch 64: 4.6 against 5.6 ms with OpenBLAS's
-# Haswell kernels, 3.1 against 4.3 with its AVX-512 ones; 64 channels 10.1 against 12.5 with
-# AVX-512), at 14x14 they did not (64 channels with AVX-512: 3.9-4.9 against 3.0-4.1 ms;
-# 32 channels 1.4 against 1.2; benchmarks/README.md).
-WEIGHT_GRAD_MIN_SIDE = 28
-
-
-def applies(kernel, dtype, stride, dilation, padding, out_hw) -> bool:
-    """Whether a convolution with this kernel size, dtype and geometry should use F(2x2, 3x3), its
-    transpose and its weight gradient too.
+def applies(kernel, dtype, stride, dilation, padding, out_hw, channels: int) -> bool:
+    """Whether a convolution with this kernel size, dtype and geometry and this many channels
+    (the fewer of its input's and output's) should use F(2x2, 3x3), its transpose and its
+    weight gradient too (`SMALLEST`).
 
     Only in float32, where speed is what matters: float64 is what gradient checks and precision
     studies run in, and there the layers take im2col + GEMM (exact to float64's rounding), so no
     Winograd kernel is compiled for float64 at all (about 3 s less of a cold start)."""
     plain_3x3 = tuple(kernel) == (3, 3) and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-    return dtype == np.float32 and plain_3x3 and max(padding) <= 2 and min(out_hw) >= MIN_SIDE
+    large_enough = any(channels >= fewest and min(out_hw) >= side for fewest, side in SMALLEST)
+    return dtype == np.float32 and plain_3x3 and max(padding) <= 2 and large_enough
