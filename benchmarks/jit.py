@@ -33,10 +33,13 @@ for dtype in (np.float32, np.float64):
     loss.backward()  # conv2d, its transpose, the weight gradient, pooling, upsampling, batch norm and adjoints
     wide = minigen.Tensor(np.ones((4, 4, 256, 256), dtype), requires_grad=True)  # batch norm's threaded kernels
     F.batch_norm(wide).sum().backward()  # (from 1,048,576 values)
-    big = minigen.Tensor(np.ones((2, 3, 128, 128), dtype), requires_grad=True)  # Winograd both ways (float32), the
-    h = F.leaky_relu(F.conv2d(big, w, padding=1), 0.2)  # LeakyReLU kernels on 131,072 channels-last values
+    big = minigen.Tensor(np.ones((2, 3, 128, 128), dtype), requires_grad=True)  # the LeakyReLU kernels
+    h = F.leaky_relu(F.conv2d(big, w, padding=1), 0.2)  # on 131,072 channels-last values
     F.conv2d(h, minigen.Tensor(np.ones((4, 4, 3, 3), dtype)), padding=1).sum().backward()
-    F.silu(minigen.Tensor(np.ones(1 << 18, dtype), requires_grad=True)).sum().backward()  # SiLU's backward kernel
+    many = minigen.Tensor(np.ones((2, 16, 14, 14), dtype), requires_grad=True)  # Winograd (float32): the forward
+    F.conv2d(many, minigen.Tensor(np.ones((16, 16, 3, 3), dtype), requires_grad=True), padding=1).sum().backward()  # and both gradients
+    a = minigen.Tensor(np.ones(1 << 18, dtype), requires_grad=True)  # SiLU's backward kernel (which takes a gradient
+    (F.silu(a) * a).sum().backward()  # in memory, not the broadcast one that .sum() alone sends back)
     small, large = (minigen.Tensor(np.ones(n, dtype), requires_grad=True) for n in (1000, 1 << 18))
     ((small * small).sum() + (large * large).sum()).backward()
     minigen.optim.Adam([small, large]).step()  # Adam's kernel, on one core and threaded (from 262,144 values)

@@ -8,6 +8,7 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -265,6 +266,34 @@ def test_numba_cache_dir_is_respected_and_compiling_is_announced_once(tmp_path):
     assert len(first) == 1 and first[0].startswith("minigen: compiling the Numba kernels"), first
     _run_kernels({"NUMBA_CACHE_DIR": str(cache)}, said=second)
     assert second == []  # everything came from the cache: nothing to announce
+
+
+_NEVER_COMPILED = textwrap.dedent(
+    """
+    import importlib, json, pkgutil, sys
+    import numba
+    import minigen.kernels
+    exec(sys.argv[1])  # the benchmark's first calls
+    never = []
+    for module in pkgutil.iter_modules(minigen.kernels.__path__):
+        module = importlib.import_module(f"minigen.kernels.{module.name}")
+        for name, f in vars(module).items():
+            if isinstance(f, numba.core.registry.CPUDispatcher) and f.__module__ == module.__name__ and not f.signatures:
+                never.append(f"{module.__name__}.{name}")
+    print(json.dumps(never))
+    """
+)
+
+
+def test_the_compile_benchmark_reaches_every_kernel(tmp_path):
+    """benchmarks/jit.py times "compiling every kernel" by its first calls: in a fresh cache they
+    must compile every jitted function of minigen.kernels (a layer rule that changes which
+    kernel a shape takes can leave one out; a helper that only kernels call is compiled with them)."""
+    source = (Path(__file__).parent.parent / "benchmarks" / "jit.py").read_text()
+    first_calls = source.split('FIRST_CALLS = """', 1)[1].split('"""', 1)[0]
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", _NEVER_COMPILED, first_calls], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
 @pytest.mark.parametrize("weight_decay, decoupled", [(0.0, False), (0.01, False), (0.01, True)])
