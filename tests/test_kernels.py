@@ -332,6 +332,7 @@ def test_numpys_blas_runs_one_thread_and_minigens_threads_do_not_change_the_conv
     from threadpoolctl import threadpool_info
 
     from minigen.kernels import threads
+    from minigen.kernels import winograd as WG
 
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((9, 3, 10, 10)).astype(np.float32), rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
@@ -344,6 +345,8 @@ def test_numpys_blas_runs_one_thread_and_minigens_threads_do_not_change_the_conv
             K.conv2d(x, w, None, (1, 1), (1, 1), (1, 1), (10, 10)),
             K.conv_transpose2d(y, w, None, (1, 1), (1, 1), (1, 1), (10, 10)),
             K.conv2d_weight_grad(x, y, (3, 3), (1, 1), (1, 1), (1, 1)),
+            WG.conv3x3(x, w, None, (1, 1), (10, 10)),
+            WG.conv3x3_weight_grad(x, y, (1, 1)),
             threads.matmul(a, b),
             threads.matmul(a.T.copy().T, b),  # a transposed view, as the weight gradient multiplies
         ]
@@ -361,13 +364,13 @@ def test_numpys_blas_runs_one_thread_and_minigens_threads_do_not_change_the_conv
         mg.set_num_threads(before)
     numpys = [lib for lib in threadpool_info() if lib["user_api"] == "blas" and "numpy" in lib["filepath"]]
     assert numpys and {lib["num_threads"] for lib in numpys} == {1}  # since the first convolution
-    for a_one, a_two in zip(one[:3], two[:3]):  # the convolutions: the same chunks on any number of threads
+    for a_one, a_two in zip(one[:5], two[:5]):  # the convolutions: the same chunks on any number of threads
         np.testing.assert_array_equal(a_one, a_two)
-    for a_one, a_two, a_again in zip(one[3:], two[3:], again[3:]):  # a product cut for two threads: its last bits may move
+    for a_one, a_two, a_again in zip(one[5:], two[5:], again[5:]):  # a product cut for two threads: its last bits may move
         np.testing.assert_allclose(a_one, a_two, rtol=1e-5, atol=1e-4)
         np.testing.assert_array_equal(a_two, a_again)  # the same number of threads, the same numbers
     np.testing.assert_allclose(one[0], K.conv2d_reference(x, w, None, (1, 1), (1, 1), (1, 1), (10, 10)), rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(one[3], a @ b, rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(one[5], a @ b, rtol=1e-5, atol=1e-4)
     assert len(ran_on) == 2 and threading.current_thread().name in ran_on  # the caller and one helper
     with pytest.raises(ValueError, match=r"set_num_threads: n must be a positive int, got 0"):
         mg.set_num_threads(0)
@@ -396,14 +399,14 @@ def test_numpys_blas_keeps_its_threads_until_the_first_convolution():
     assert out == "{2} {1}", out  # two BLAS threads for the dense layer, one from the convolution on
 
 
-@pytest.mark.parametrize("size", [8, 16])  # im2col and col2im; Winograd (float32, 3x3, from 14x14)
+@pytest.mark.parametrize("size", [8, 16])  # im2col and col2im; Winograd (float32, 3x3, 16 channels from 14x14)
 def test_an_empty_batch_gives_empty_outputs_and_zero_gradients(size):
-    x = mg.Tensor(np.ones((0, 4, size, size), np.float32), requires_grad=True)
-    w = mg.Tensor(np.ones((4, 4, 3, 3), np.float32), requires_grad=True)
+    x = mg.Tensor(np.ones((0, 16, size, size), np.float32), requires_grad=True)
+    w = mg.Tensor(np.ones((16, 16, 3, 3), np.float32), requires_grad=True)
     y = F.conv2d(x, w, padding=1) + F.conv_transpose2d(x, w, padding=1)
     y.sum().backward()
-    assert y.shape == (0, 4, size, size) and x.grad.shape == x.shape
-    np.testing.assert_array_equal(w.grad.data, np.zeros((4, 4, 3, 3), np.float32))
+    assert y.shape == (0, 16, size, size) and x.grad.shape == x.shape
+    np.testing.assert_array_equal(w.grad.data, np.zeros((16, 16, 3, 3), np.float32))
 
 
 def test_a_chunk_that_raises_raises_in_the_caller_after_the_other_chunks_are_done():
