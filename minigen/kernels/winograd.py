@@ -271,7 +271,7 @@ def _input_matrices(x, rows, columns, tiles: int) -> np.ndarray:
 def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
     """y = conv(x, W) + b for a 3x3 kernel, stride 1, dilation 1: per chunk of images (on
     minigen's threads), input transform, 16 GEMMs, output transform. `out_hw` may crop the natural output (as
-    `conv.conv2d`'s does). y is channels last in memory."""
+    `conv.conv2d`'s does). x may lie in memory in any order; y is channels last."""
     batch, channels = x.shape[:2]
     out_channels = weight.shape[0]
     tiles_h, tiles_w, rows, columns = _tiling(x.shape[2:], out_hw, padding, x.dtype)
@@ -326,8 +326,9 @@ def conv3x3_weight_grad(x: np.ndarray, grad_y: np.ndarray, padding: tuple[int, i
 # side. Measured, forward against im2col + GEMM, batch 64-128, with both of OpenBLAS's kernels
 # (benchmarks/README.md): 32 channels or more 0.53-0.91x the time from 6x6 to 12x12; 16
 # channels 0.87-0.97x at 14x14 but 1.02-1.19x at 6x6 and 7x7; 8 channels 1.1-1.3x at 8x8 and
-# 14x14, 1.0 at 28x28; every size below 6x6 a tie or a loss but the even ones with 64 channels
-# or more. The weight gradient's transforms, measured likewise, win or tie in the same places.
+# 14x14, 4 channels 0.97-1.01x at 28x28; below 6x6 mostly ties or losses (4x4 with 64 channels
+# or more won, left out for a simpler rule). The weight gradient's transforms, measured
+# likewise, win (0.51-0.98x) wherever this rule sends the forward.
 SMALLEST = ((32, 6), (16, 14))
 
 
