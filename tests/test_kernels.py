@@ -129,6 +129,9 @@ def test_chunking_through_the_batch_changes_nothing(monkeypatch):
     for a, b in zip([whole[0], whole[2]], from_kept):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
     np.testing.assert_array_equal(np.concatenate(kept), whole_columns)  # a chunk is a block of rows
+    y_keeping, kept_too = K.conv2d_keeping_columns(x, w, None, *geometry, out_hw)  # the forward's way: both at once
+    np.testing.assert_array_equal(y_keeping, chunked[0])
+    assert len(kept_too) == 5 and all(np.array_equal(a, b) for a, b in zip(kept_too, kept))
 
 
 def test_a_convolution_keeps_its_columns_for_the_weight_gradient_until_the_backward():

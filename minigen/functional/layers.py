@@ -149,8 +149,9 @@ class Conv2d(Function):
 
     The forward copies the receptive fields of x into column matrices (im2col), and so does
     the weight gradient. With `keep=True` (when W requires grad and the matrices fit
-    `KEEP_COLUMNS_BYTES`) the forward keeps them for it, until the backward has gone through;
-    `kept` gives the forward columns copied already. At stride 1 `_route` may pick another
+    `KEEP_COLUMNS_BYTES`) the forward keeps them for it, until the backward has gone through
+    (`conv2d_keeping_columns`: each chunk's copied and multiplied by one thread, as `conv2d`
+    does with its scratch); `kept` gives the forward columns copied already. At stride 1 `_route` may pick another
     kernel: Winograd's F(2x2, 3x3) for a 3x3 kernel on a large enough float32 image
     (`minigen.kernels.winograd`), or the transposed convolution of the turned kernel when
     there are many fewer output channels than input ones. Then there are no columns to keep:
@@ -160,11 +161,12 @@ class Conv2d(Function):
     @staticmethod
     def forward(ctx, x, weight, bias=None, *, stride, padding, dilation, out_hw, keep=False, kept=None):
         ctx.geometry = dict(stride=stride, padding=padding, dilation=dilation)
-        if keep:
-            kept = conv_kernels.columns(x, weight.shape[2:], stride, padding, dilation, out_hw)
-        ctx.kept = kept if keep else None
-        route = "im2col" if kept is not None else _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw)
-        ctx.route = route
+        ctx.kept = None
+        if keep:  # (`conv2d` asks for it only where the route is im2col)
+            ctx.route = "im2col"
+            y, ctx.kept = conv_kernels.conv2d_keeping_columns(x, weight, bias, stride, padding, dilation, out_hw)
+            return y
+        route = ctx.route = "im2col" if kept is not None else _route(weight.shape, weight.dtype, False, stride, padding, dilation, out_hw)
         if route == "winograd":
             return winograd.conv3x3(x, weight, bias, padding, out_hw)
         if route == "col2im":

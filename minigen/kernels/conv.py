@@ -218,6 +218,17 @@ def _weight_rows(weight: np.ndarray) -> np.ndarray:
 def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair, kept=None) -> np.ndarray:
     """y = conv(x, W) + b: per chunk of images, im2col (or the `kept` columns of x) then one GEMM
     whose product is y's channels-last rows. `out_hw` may crop the natural output."""
+    return _conv2d(x, weight, bias, stride, padding, dilation, out_hw, kept, keep=False)[0]
+
+
+def conv2d_keeping_columns(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
+    """(y, columns): `conv2d`, and the column matrices of its chunks as new arrays, which the
+    weight gradient can be given (`kept`). Each chunk's are multiplied by the thread that
+    copied them, while they are in its core's cache."""
+    return _conv2d(x, weight, bias, stride, padding, dilation, out_hw, None, keep=True)
+
+
+def _conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair, kept, keep: bool):
     batch, channels = x.shape[:2]
     x = channels_last(x) if kept is None else None  # the kept columns hold all the kernel reads
     out_channels, _, kh, kw = weight.shape
@@ -227,13 +238,17 @@ def conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw:
 
     def chunk(k_part):
         k, part = k_part
-        cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
+        if keep:
+            cols = _im2col_rows(x[part], (kh, kw), stride, padding, dilation, out_hw)
+        else:
+            cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
         y_chunk = np.matmul(cols, w_rows.T, out=y_rows[_pixels(part, out_hw)])
         if bias is not None:
             y_chunk += bias  # while the chunk's rows are in this core's cache
+        return cols if keep else None
 
-    map_chunks(chunk, list(enumerate(_chunks(batch, column_bytes((1, channels), (kh, kw), out_hw, weight.itemsize)))))
-    return _as_nchw(y)
+    columns = map_chunks(chunk, list(enumerate(_chunks(batch, column_bytes((1, channels), (kh, kw), out_hw, weight.itemsize)))))
+    return _as_nchw(y), (columns if keep else None)
 
 
 def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
