@@ -253,16 +253,17 @@ print(direct, winograd, f"largest difference {np.abs(direct - winograd).max():.1
 # %% [markdown]
 # `minigen.kernels.winograd.conv3x3` does this for a whole batch: the input transform in
 # Numba, the 16 GEMMs in NumPy, the output transform in Numba. `minigen.functional.conv2d`
-# uses it for float32 3x3 stride-1 layers whose output is at least 14x14 and whose channel
-# counts are within a factor 3 of each other (below 14x14, measured, the transforms cost more
-# than they save; with 1 input channel and 16 outputs its GEMMs are outer products, and
+# uses it for float32 3x3 stride-1 layers where it was measured faster (`WG.SMALLEST`: at
+# least 32 channels and 6x6 outputs, or 16 channels and 14x14) and whose channel counts are
+# within a factor 3 of each other (with fewer channels or smaller images the transforms cost
+# more than they save; with 1 input channel and 16 outputs its GEMMs are outer products, and
 # im2col is 4 times faster; in float64, the dtype of gradient checks, the layers keep to
 # im2col + GEMM). Timed here against im2col + GEMM, on a layer of a small U-Net (64 images,
 # 32 channels, 28x28), with the error of each against the direct convolution in float64.
 # The layer's gradients take the same road: the input's gradient is the convolution of the
-# turned kernel (Winograd again), and the weight's, from 28x28 outputs on, multiplies the
-# transformed tiles V_k by the transformed output gradient A Y-bar A^T
-# (`WG.conv3x3_weight_grad`: 16 GEMMs, then G^T U-bar G).
+# turned kernel (Winograd again), and the weight's multiplies the transformed tiles V_k by
+# the transformed output gradient A Y-bar A^T (`WG.conv3x3_weight_grad`: 16 GEMMs, then
+# G^T U-bar G).
 
 # %%
 x = rng.standard_normal((64, 32, 28, 28)).astype(np.float32)

@@ -151,11 +151,12 @@ class Conv2d(Function):
     the weight gradient. With `keep=True` (when W requires grad and the matrices fit
     `KEEP_COLUMNS_BYTES`) the forward keeps them for it, until the backward has gone through
     (`conv2d_keeping_columns`: each chunk's copied and multiplied by one thread, as `conv2d`
-    does with its scratch); `kept` gives the forward columns copied already. At stride 1 `_route` may pick another
-    kernel: Winograd's F(2x2, 3x3) for a 3x3 kernel on a large enough float32 image
-    (`minigen.kernels.winograd`), or the transposed convolution of the turned kernel when
-    there are many fewer output channels than input ones. Then there are no columns to keep:
-    the weight gradient takes Winograd too, or copies the columns itself.
+    does with its scratch); `kept` gives the forward columns copied already. At stride 1
+    `_route` may pick another kernel: Winograd's F(2x2, 3x3) for a 3x3 kernel with enough
+    channels on a large enough float32 image (`minigen.kernels.winograd`), or the transposed
+    convolution of the turned kernel when there are many fewer output channels than input
+    ones. Then there are no columns to keep: the weight gradient takes Winograd too, or copies
+    the columns itself.
     """
 
     @staticmethod
