@@ -635,9 +635,10 @@ def test_winograd_is_exact_where_its_scratch_matrices_get_a_row_more():
 
 
 @pytest.mark.parametrize("layout", ["nchw", "channels last", "every other column", "channels last with room"])
-def test_winograd_reads_images_in_any_layout_with_the_same_numbers(layout):
+def test_the_kernels_read_images_in_any_layout_with_the_same_numbers(layout):
     """The kernels copy each chunk of images channels last (unless it is already): the same
-    numbers bit for bit whatever the memory of x and of the output gradient."""
+    numbers bit for bit whatever the memory of x and of the output gradient, Winograd's and
+    im2col's and col2im's."""
     from minigen.kernels import winograd as WG
 
     rng = np.random.default_rng(3)
@@ -662,6 +663,15 @@ def test_winograd_reads_images_in_any_layout_with_the_same_numbers(layout):
     np.testing.assert_array_equal(x_, x)
     np.testing.assert_array_equal(WG.conv3x3(x_, w, b, (1, 1), (15, 14)), WG.conv3x3(x, w, b, (1, 1), (15, 14)))
     np.testing.assert_array_equal(WG.conv3x3_weight_grad(x_, grad_y_, (1, 1)), WG.conv3x3_weight_grad(x, grad_y, (1, 1)))
+    geometry = ((1, 1), (1, 1), (1, 1))
+    for ours, expected in [
+        (K.conv2d(x_, w, b, *geometry, (15, 14)), K.conv2d(x, w, b, *geometry, (15, 14))),
+        (K.conv2d_keeping_columns(x_, w, b, *geometry, (15, 14))[0], K.conv2d(x, w, b, *geometry, (15, 14))),
+        (K.conv_transpose2d(grad_y_, w, None, *geometry, (15, 14)), K.conv_transpose2d(grad_y, w, None, *geometry, (15, 14))),
+        (K.conv2d_weight_grad(x_, grad_y_, (3, 3), *geometry), K.conv2d_weight_grad(x, grad_y, (3, 3), *geometry)),
+        (np.concatenate(K.columns(x_, (3, 3), *geometry, (15, 14))), np.concatenate(K.columns(x, (3, 3), *geometry, (15, 14)))),
+    ]:
+        np.testing.assert_array_equal(ours, expected)
 
 
 def test_the_transforms_tables_are_b_t_and_a_t():

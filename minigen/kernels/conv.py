@@ -51,13 +51,29 @@ def conv_transpose_output_size(size: int, kernel: int, stride: int, padding: int
 # textbook's transposed, one row per output position (n, h, w) and one column per (i, j, c),
 # so each kernel offset's C channels are one contiguous copy, and the GEMM's product,
 # (N H W, O), is already the next layer's channels-last image: no reordering between layers.
-# The public API stays NCHW: a result is an (N, C, H, W) view of channels-last memory.
+# The public API stays NCHW: a result is an (N, C, H, W) view of channels-last memory, and an
+# input in NCHW memory is copied channels last a chunk of images at a time, by the thread that
+# reads it (`chunk_channels_last`).
 
 
 def channels_last(x: np.ndarray) -> np.ndarray:
     """The (N, H, W, C) contiguous array of an (N, C, H, W) image batch: a view when x's memory
     is channels last already (a kernel's output), else a copy."""
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def chunk_channels_last(name: str, x: np.ndarray, part: slice) -> np.ndarray:
+    """Images `part` of the (N, C, H, W) batch x as an (n, H, W, C) contiguous array: a view when
+    x's memory is channels last already, else a copy in this thread's scratch `name`. The
+    chunk threads copy their own images so, just before reading them: the copy runs on every
+    core and stays in the reader's cache (a copy of the whole batch first ran on one thread and
+    went through main memory)."""
+    images = x[part].transpose(0, 2, 3, 1)
+    if images.flags.c_contiguous:
+        return images
+    copy = scratch(name, images.shape, x.dtype)
+    np.copyto(copy, images)
+    return copy
 
 
 def _as_nchw(x: np.ndarray) -> np.ndarray:
@@ -194,19 +210,21 @@ def columns(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw
     """The channels-last column matrices of `x`, chunk by chunk (the chunks of conv2d and
     conv2d_weight_grad), as new arrays that either can be given instead of copying the
     receptive fields again."""
-    x = channels_last(x)
-    per_image = column_bytes((1, x.shape[3]), kernel, out_hw, x.itemsize)
-    return map_chunks(lambda part: _im2col_rows(x[part], kernel, stride, padding, dilation, out_hw), _chunks(x.shape[0], per_image))
+
+    def chunk(part):
+        return _im2col_rows(chunk_channels_last("images", x, part), kernel, stride, padding, dilation, out_hw)
+
+    return map_chunks(chunk, _chunks(x.shape[0], column_bytes((1, x.shape[1]), kernel, out_hw, x.itemsize)))
 
 
 def _columns_of_chunk(x, part, k: int, kept, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
-    """The column matrix of the k-th chunk of the channels-last batch x: the kept one (then x may
-    be None), or copied now into this thread's scratch."""
+    """The column matrix of the k-th chunk (images `part`) of the batch x: the kept one, or
+    copied now into this thread's scratch."""
     if kept is not None:
         return kept[k]
     rows = (part.stop - part.start) * out_hw[0] * out_hw[1]
-    cols = scratch("cols", (rows, kernel[0] * kernel[1] * x.shape[3]), x.dtype)
-    return _im2col_rows(x[part], kernel, stride, padding, dilation, out_hw, out=cols)
+    cols = scratch("cols", (rows, kernel[0] * kernel[1] * x.shape[1]), x.dtype)
+    return _im2col_rows(chunk_channels_last("images", x, part), kernel, stride, padding, dilation, out_hw, out=cols)
 
 
 def _weight_rows(weight: np.ndarray) -> np.ndarray:
@@ -230,7 +248,6 @@ def conv2d_keeping_columns(x, weight, bias, stride: Pair, padding: Pair, dilatio
 
 def _conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair, kept, keep: bool):
     batch, channels = x.shape[:2]
-    x = channels_last(x) if kept is None else None  # the kept columns hold all the kernel reads
     out_channels, _, kh, kw = weight.shape
     w_rows = _weight_rows(weight)
     y = np.empty((batch, *out_hw, out_channels), dtype=weight.dtype)
@@ -239,7 +256,7 @@ def _conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw
     def chunk(k_part):
         k, part = k_part
         if keep:
-            cols = _im2col_rows(x[part], (kh, kw), stride, padding, dilation, out_hw)
+            cols = _im2col_rows(chunk_channels_last("images", x, part), (kh, kw), stride, padding, dilation, out_hw)
         else:
             cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
         y_chunk = np.matmul(cols, w_rows.T, out=y_rows[_pixels(part, out_hw)])
@@ -254,19 +271,17 @@ def _conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw
 def conv_transpose2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair) -> np.ndarray:
     """y = conv^T(x, W) + b for W of shape (in, out, kh, kw): per chunk, one GEMM of x's channels-last
     rows, then col2im, which starts each pixel from the bias."""
-    x = channels_last(x)
-    batch, height, width, in_channels = x.shape
+    batch, in_channels, height, width = x.shape
     _, out_channels, kh, kw = weight.shape
     w_rows = _weight_rows(weight)  # (in, kh kw out)
-    x_rows = x.reshape(-1, in_channels)
     y = np.empty((batch, *out_hw, out_channels), dtype=x.dtype)
     readers = _readers_of(out_hw, (kh, kw), stride, padding, dilation, (height, width))
     bias = np.zeros(out_channels, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
 
     def chunk(part):
-        pixels = _pixels(part, (height, width))
-        product = scratch("gemm", (pixels.stop - pixels.start, w_rows.shape[1]), x.dtype)
-        np.matmul(x_rows[pixels], w_rows, out=product)
+        x_rows = chunk_channels_last("images", x, part).reshape(-1, in_channels)
+        product = scratch("gemm", (x_rows.shape[0], w_rows.shape[1]), x.dtype)
+        np.matmul(x_rows, w_rows, out=product)
         _col2im(product, *readers, height, width, bias, y[part])  # adds the bias as it writes y
 
     map_chunks(chunk, _chunks(batch, column_bytes((1, out_channels), (kh, kw), (height, width), x.itemsize)))
@@ -287,15 +302,12 @@ def conv2d_weight_grad(x, grad_y, kernel: Pair, stride: Pair, padding: Pair, dil
         # (grad_y has fewer channels: the call cannot swap back)
         return turned(conv2d_weight_grad(grad_y, x, kernel, stride, turned_padding(kernel, padding, dilation), dilation))
     batch, channels = x.shape[:2]
-    x = channels_last(x) if kept is None else None
-    grad_y = channels_last(grad_y)
-    out_channels, out_hw = grad_y.shape[3], grad_y.shape[1:3]
-    grad_rows = grad_y.reshape(-1, out_channels)
+    out_channels, out_hw = grad_y.shape[1], grad_y.shape[2:]
 
     def chunk(k_part):
         k, part = k_part
         cols = _columns_of_chunk(x, part, k, kept, kernel, stride, padding, dilation, out_hw)
-        return grad_rows[_pixels(part, out_hw)].T @ cols
+        return chunk_channels_last("gradient", grad_y, part).reshape(-1, out_channels).T @ cols
 
     grad_w = np.zeros((out_channels, kernel[0] * kernel[1] * channels), dtype=grad_y.dtype)
     for product in map_chunks(chunk, list(enumerate(_chunks(batch, column_bytes((1, channels), kernel, out_hw, grad_y.itemsize))))):

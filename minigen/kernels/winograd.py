@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._numba import njit, scratch
-from .conv import _as_nchw, turned, turned_padding
+from .conv import _as_nchw, chunk_channels_last, turned, turned_padding
 from .threads import batch_chunks, map_chunks
 
 G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
@@ -249,18 +249,6 @@ def _chunks(batch: int, tiles_per_image: int, channels: int, itemsize: int) -> l
     return batch_chunks(batch, 16 * tiles_per_image * channels * itemsize, CHUNK_BYTES)
 
 
-def _chunk_channels_last(name: str, x: np.ndarray, part: slice) -> np.ndarray:
-    """Images `part` of the NCHW x, channels last: a view when x's memory is channels last
-    already, else a copy in this thread's scratch, which the transform then reads from its
-    core's cache (a copy of the whole batch first would go through main memory)."""
-    rows = x[part].transpose(0, 2, 3, 1)
-    if rows.flags.c_contiguous:
-        return rows
-    copy = scratch(name, rows.shape, x.dtype)
-    np.copyto(copy, rows)
-    return copy
-
-
 def _input_matrices(x, rows, columns, tiles: int) -> np.ndarray:
     """V for a chunk of channels-last images x: this thread's scratch, filled by the input transform."""
     v = _sixteen_matrices("winograd_v", tiles, x.shape[3], x.dtype)
@@ -281,7 +269,7 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
 
     def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = _input_matrices(_chunk_channels_last("winograd_x", x, part), rows, columns, tiles)
+        v = _input_matrices(chunk_channels_last("winograd_x", x, part), rows, columns, tiles)
         m = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
         np.matmul(v[:, :tiles], u, out=m[:, :tiles])
         _output_transform(m, bias, tiles_h, tiles_w, y[part])
@@ -310,9 +298,9 @@ def conv3x3_weight_grad(x: np.ndarray, grad_y: np.ndarray, padding: tuple[int, i
 
     def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = _input_matrices(_chunk_channels_last("winograd_x", x, part), rows, columns, tiles)
+        v = _input_matrices(chunk_channels_last("winograd_x", x, part), rows, columns, tiles)
         m_bar = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
-        _gradient_transform(_chunk_channels_last("winograd_y", grad_y, part), tiles_h, tiles_w, m_bar)
+        _gradient_transform(chunk_channels_last("winograd_y", grad_y, part), tiles_h, tiles_w, m_bar)
         return np.matmul(v[:, :tiles].transpose(0, 2, 1), m_bar[:, :tiles])  # U-bar_k: (in, out)
 
     u_bar = np.zeros((16, channels, out_channels), dtype=x.dtype)
