@@ -179,7 +179,10 @@ class Conv2d(Function):
     def backward(ctx, grad):
         x, weight = ctx.inputs[:2]
         if x.requires_grad and weight.requires_grad and not is_grad_enabled() and ctx.route != "winograd":
-            grad = _channels_last(grad)  # both gradients read it so: copy it once, not in each (Winograd copies a chunk at a time)
+            # both gradients read it channels last: one copy of the whole instead of two of each chunk
+            # (without it conv 1->64 took 1.09x the time; with it Winograd's layers were slower,
+            # so they copy per chunk; benchmarks/README.md)
+            grad = _channels_last(grad)
         grad_x = ConvTranspose2d.apply(grad, weight, **ctx.geometry, out_hw=x.shape[2:]) if x.requires_grad else None
         grad_w = Conv2dWeightGrad.apply(x, grad, **ctx.geometry, kernel=weight.shape[2:], kept=ctx.kept) if weight.requires_grad else None
         grad_b = _bias_grad(grad) if len(ctx.inputs) == 3 and ctx.inputs[2].requires_grad else None
