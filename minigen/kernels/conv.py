@@ -217,13 +217,13 @@ def columns(x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw
     return map_chunks(chunk, _chunks(x.shape[0], column_bytes((1, x.shape[1]), kernel, out_hw, x.itemsize)))
 
 
-def _columns_of_chunk(x, part, k: int, kept, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair):
+def _columns_of_chunk(x, part, k: int, kept, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, out_hw: Pair, keep=False):
     """The column matrix of the k-th chunk (images `part`) of the batch x: the kept one, or
-    copied now into this thread's scratch."""
+    copied now, into this thread's scratch (or, to `keep`, into a new array)."""
     if kept is not None:
         return kept[k]
     rows = (part.stop - part.start) * out_hw[0] * out_hw[1]
-    cols = scratch("cols", (rows, kernel[0] * kernel[1] * x.shape[1]), x.dtype)
+    cols = None if keep else scratch("cols", (rows, kernel[0] * kernel[1] * x.shape[1]), x.dtype)
     return _im2col_rows(chunk_channels_last("images", x, part), kernel, stride, padding, dilation, out_hw, out=cols)
 
 
@@ -255,10 +255,7 @@ def _conv2d(x, weight, bias, stride: Pair, padding: Pair, dilation: Pair, out_hw
 
     def chunk(k_part):
         k, part = k_part
-        if keep:
-            cols = _im2col_rows(chunk_channels_last("images", x, part), (kh, kw), stride, padding, dilation, out_hw)
-        else:
-            cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw)
+        cols = _columns_of_chunk(x, part, k, kept, (kh, kw), stride, padding, dilation, out_hw, keep)
         y_chunk = np.matmul(cols, w_rows.T, out=y_rows[_pixels(part, out_hw)])
         if bias is not None:
             y_chunk += bias  # while the chunk's rows are in this core's cache

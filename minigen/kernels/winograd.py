@@ -269,7 +269,7 @@ def conv3x3(x: np.ndarray, weight: np.ndarray, bias, padding: tuple[int, int], o
 
     def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = _input_matrices(chunk_channels_last("winograd_x", x, part), rows, columns, tiles)
+        v = _input_matrices(chunk_channels_last("images", x, part), rows, columns, tiles)
         m = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
         np.matmul(v[:, :tiles], u, out=m[:, :tiles])
         _output_transform(m, bias, tiles_h, tiles_w, y[part])
@@ -298,9 +298,9 @@ def conv3x3_weight_grad(x: np.ndarray, grad_y: np.ndarray, padding: tuple[int, i
 
     def chunk(part):
         tiles = (part.stop - part.start) * tiles_h * tiles_w
-        v = _input_matrices(chunk_channels_last("winograd_x", x, part), rows, columns, tiles)
+        v = _input_matrices(chunk_channels_last("images", x, part), rows, columns, tiles)
         m_bar = _sixteen_matrices("winograd_m", tiles, out_channels, x.dtype)
-        _gradient_transform(chunk_channels_last("winograd_y", grad_y, part), tiles_h, tiles_w, m_bar)
+        _gradient_transform(chunk_channels_last("gradient", grad_y, part), tiles_h, tiles_w, m_bar)
         return np.matmul(v[:, :tiles].transpose(0, 2, 1), m_bar[:, :tiles])  # U-bar_k: (in, out)
 
     u_bar = np.zeros((16, channels, out_channels), dtype=x.dtype)
